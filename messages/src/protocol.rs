@@ -1,0 +1,178 @@
+//! What the host and the workers say to each other.
+//!
+//! A worker connects to the socket path it was given and the host speaks first with a
+//! [`Handshake`]; the worker answers with a [`HandshakeReply`]. Then the host sends one
+//! request at a time ([`PrepareRequest`] to a prepare worker, [`ExecuteRequest`] to an
+//! execute worker) and the worker answers each with exactly one response. The host stops a
+//! worker by closing the socket. All frames use [`crate::frame`].
+
+use crate::{
+    error::PrepareError,
+    executor_params::ExecutorParams,
+    primitives::{PvfPrepKind, ValidationResult},
+};
+use parity_scale_codec::{Decode, Encode};
+
+/// The two worker roles; each is its own binary.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Encode, Decode)]
+pub enum WorkerKind {
+    /// Compiles PVFs into artifacts.
+    #[codec(index = 0)]
+    Prepare,
+    /// Runs artifacts on candidates.
+    #[codec(index = 1)]
+    Execute,
+}
+
+impl WorkerKind {
+    /// The lower-case name used in logs, metrics and directory names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepare => "prepare",
+            Self::Execute => "execute",
+        }
+    }
+
+    /// The file name of this role's binary.
+    pub fn binary_name(self) -> &'static str {
+        match self {
+            Self::Prepare => "pvf-prepare-worker",
+            Self::Execute => "pvf-execute-worker",
+        }
+    }
+}
+
+/// How strictly the worker must lock itself down.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode)]
+pub struct SecuritySettings {
+    /// Refuse to run jobs when a required sandbox feature is unavailable.
+    pub secure_validator_mode: bool,
+}
+
+/// The host's first frame to a new worker.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct Handshake {
+    /// The role the host spawned this worker for.
+    pub kind: WorkerKind,
+    /// The node's crate version.
+    pub node_version: String,
+    /// The node's build id.
+    pub build_id: String,
+    /// Sandbox requirements.
+    pub security: SecuritySettings,
+}
+
+/// Facts a worker reports about itself once it accepted a handshake.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct WorkerInfo {
+    /// The worker's process id.
+    pub pid: u32,
+    /// The worker's crate version.
+    pub version: String,
+    /// The worker's build id.
+    pub build_id: String,
+}
+
+/// The worker's answer to a [`Handshake`].
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum HandshakeReply {
+    /// Ready for jobs.
+    #[codec(index = 0)]
+    Ready(WorkerInfo),
+    /// Built from another version than the node; the worker exits after saying so.
+    #[codec(index = 1)]
+    VersionMismatch(WorkerInfo),
+    /// Spawned for a role this binary does not serve; the worker exits after saying so.
+    #[codec(index = 2)]
+    WrongKind {
+        /// The role this binary serves.
+        serves: WorkerKind,
+    },
+}
+
+/// Compile a PVF into an artifact in the worker directory.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct PrepareRequest {
+    /// The Wasm code, uncompressed.
+    pub code: Vec<u8>,
+    /// The session's executor parameters.
+    pub executor_params: ExecutorParams,
+    /// Why it is being prepared (decides the memory limit).
+    pub kind: PvfPrepKind,
+    /// CPU-time budget of the job, in milliseconds.
+    pub cpu_timeout_ms: u64,
+}
+
+/// Memory used by a preparation job.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode)]
+pub struct PrepareMemoryStats {
+    /// Peak bytes allocated through the job's tracking allocator.
+    pub peak_tracked_bytes: u64,
+    /// Peak resident set size of the job process (from `wait4`), in bytes.
+    pub max_rss_bytes: u64,
+}
+
+/// A prepared artifact, written into the worker directory.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct PrepareSuccess {
+    /// The artifact's file name inside the worker directory.
+    pub artifact_file: String,
+    /// The artifact's size in bytes.
+    pub artifact_len: u64,
+    /// BLAKE3 of the artifact bytes, to check before the artifact is trusted.
+    pub checksum: [u8; 32],
+    /// CPU time the job used, in nanoseconds.
+    pub cpu_time_ns: u64,
+    /// Memory the job used.
+    pub memory: PrepareMemoryStats,
+}
+
+/// The prepare worker's answer to a [`PrepareRequest`].
+pub type PrepareResponse = Result<PrepareSuccess, PrepareError>;
+
+/// Run an artifact on a candidate.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub struct ExecuteRequest {
+    /// Path of the artifact, as the worker sees it.
+    pub artifact_path: String,
+    /// The SCALE-encoded [`crate::ValidationParams`], written verbatim into Wasm memory.
+    pub params: Vec<u8>,
+    /// The session's executor parameters.
+    pub executor_params: ExecutorParams,
+    /// CPU-time budget of the job, in milliseconds.
+    pub cpu_timeout_ms: u64,
+}
+
+/// The execute worker's answer to an [`ExecuteRequest`]: how the job ended.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum ExecuteResponse {
+    /// `validate_block` returned a well-formed result.
+    #[codec(index = 0)]
+    Ok {
+        /// The decoded result.
+        result: ValidationResult,
+        /// CPU time the job used, in nanoseconds.
+        cpu_time_ns: u64,
+    },
+    /// The PVF trapped or returned something malformed: deterministic.
+    #[codec(index = 1)]
+    Invalid(String),
+    /// The job used up its CPU-time budget.
+    #[codec(index = 2)]
+    TimedOut {
+        /// CPU time used when the job was stopped, in nanoseconds.
+        cpu_time_ns: u64,
+    },
+    /// The artifact could not be loaded or instantiated.
+    #[codec(index = 3)]
+    RuntimeConstruction(String),
+    /// The job panicked.
+    #[codec(index = 4)]
+    JobError(String),
+    /// The job process died without a result (signal or unexpected exit status).
+    #[codec(index = 5)]
+    JobDied(String),
+    /// The worker could not run the job (fork, pipe or clock failure).
+    #[codec(index = 6)]
+    Internal(String),
+}

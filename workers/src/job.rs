@@ -1,0 +1,330 @@
+//! One job in one child process: fork, bound its CPU time, collect its report, reap it.
+//!
+//! The worker process is single-threaded outside jobs, so `fork` is sound. The child gets a
+//! pipe for its report and nothing else: every other descriptor (notably the host socket) is
+//! closed before the job runs. The worker waits on the pipe with a timeout equal to the CPU
+//! budget still left; since the job runs on one thread at a time its CPU time can never
+//! exceed the wall time waited, so the budget is checked exactly, without polling. When the
+//! pipe closes the child is reaped with `wait4`, which also yields its CPU time and peak RSS.
+
+use parity_scale_codec::{Decode, Encode};
+use pvf_messages::frame::{self, FrameError, MAX_FRAME_LEN};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// The descriptor the job writes its report to.
+const REPORT_FD: i32 = 3;
+
+/// What a job process reports on its pipe.
+#[derive(Debug, Encode, Decode)]
+pub enum JobReport {
+    /// The job finished; the payload is the role's encoded response.
+    #[codec(index = 0)]
+    Done(Vec<u8>),
+    /// The job panicked with this message.
+    #[codec(index = 1)]
+    Panicked(String),
+}
+
+/// Resources the job used, from `wait4`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// User + system CPU time.
+    pub cpu: Duration,
+    /// Peak resident set size in bytes.
+    pub max_rss_bytes: u64,
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub enum JobEnd {
+    /// The job reported and exited normally.
+    Reported(JobReport, Usage),
+    /// The job used up its CPU budget and was killed.
+    TimedOut(Usage),
+    /// The job exited with a non-zero status without a report.
+    Exited(i32, Usage),
+    /// The job was killed by a signal, or broke the report protocol.
+    Died(String, Usage),
+}
+
+fn last_os_error(what: &str) -> io::Error {
+    let e = io::Error::last_os_error();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Runs `job` in a child process with `cpu_budget` of CPU time.
+///
+/// `job` runs in the child and returns the role's encoded response. The child never
+/// returns from this function. An `Err` means the job could not be started or watched (a
+/// kernel-level failure of the worker, not of the job).
+pub fn run_job(cpu_budget: Duration, job: impl FnOnce() -> Vec<u8>) -> io::Result<JobEnd> {
+    let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a valid two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(last_os_error("pipe2"));
+    }
+    // SAFETY: the descriptors were just created and are owned here.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let parent = std::process::id();
+    // SAFETY: the worker is single-threaded when it forks, so the child inherits a
+    // consistent heap and no locks held by other threads.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last_os_error("fork"));
+    }
+    if pid == 0 {
+        child(parent, write_end.as_raw_fd(), job);
+    }
+    drop(write_end);
+    watch(pid, read_end, cpu_budget)
+}
+
+fn child(parent: u32, write_fd: i32, job: impl FnOnce() -> Vec<u8>) -> ! {
+    // SAFETY: plain system calls on descriptors this process owns.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() as u32 != parent {
+            libc::_exit(1);
+        }
+        if libc::dup2(write_fd, REPORT_FD) != REPORT_FD {
+            libc::_exit(1);
+        }
+        if libc::syscall(libc::SYS_close_range, REPORT_FD as u32 + 1, u32::MAX, 0) != 0 {
+            for fd in REPORT_FD + 1..1024 {
+                libc::close(fd);
+            }
+        }
+    }
+    let report = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+        Ok(payload) => JobReport::Done(payload),
+        Err(panic) => JobReport::Panicked(panic_message(&*panic)),
+    };
+    // SAFETY: REPORT_FD was set up above and is owned by this process alone.
+    let mut out = unsafe { std::fs::File::from_raw_fd(REPORT_FD) };
+    let code = match frame::encode_frame(&report) {
+        Ok(bytes) if out.write_all(&bytes).is_ok() => 0,
+        _ => 2,
+    };
+    // SAFETY: ends the child without running the parent's destructors or atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+/// The message of a panic payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".to_string())
+}
+
+fn cpu_time_of(clock: libc::clockid_t) -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+        .then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+fn watch(pid: libc::pid_t, read_end: OwnedFd, cpu_budget: Duration) -> io::Result<JobEnd> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid out-pointer; `pid` is our child.
+    let have_clock = unsafe { libc::clock_getcpuclockid(pid, &mut clock) } == 0;
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut timed_out = false;
+    let mut oversized = false;
+    loop {
+        let used = if have_clock {
+            cpu_time_of(clock).unwrap_or_default()
+        } else {
+            Duration::ZERO
+        };
+        if used >= cpu_budget {
+            timed_out = true;
+            break;
+        }
+        let wait_ms = (cpu_budget - used).as_millis().clamp(1, i32::MAX as u128) as i32;
+        let mut pfd = libc::pollfd {
+            fd: read_end.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `pfd` is a valid pollfd array of length 1.
+        let ready = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            kill_and_reap(pid);
+            return Err(io::Error::new(e.kind(), format!("poll: {e}")));
+        }
+        if ready == 0 {
+            continue;
+        }
+        // SAFETY: reading into a buffer we own from a descriptor we own.
+        let n = unsafe { libc::read(read_end.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            kill_and_reap(pid);
+            return Err(io::Error::new(e.kind(), format!("read: {e}")));
+        }
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n as usize]);
+        if buf.len() > MAX_FRAME_LEN as usize + frame::HEADER_LEN {
+            oversized = true;
+            break;
+        }
+    }
+    if timed_out || oversized {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let (status, usage) = reap(pid)?;
+    if timed_out {
+        return Ok(JobEnd::TimedOut(usage));
+    }
+    if oversized {
+        return Ok(JobEnd::Died(
+            "the job's report exceeded the frame limit".into(),
+            usage,
+        ));
+    }
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        return Ok(JobEnd::Died(
+            format!("killed by signal {} ({sig})", signal_name(sig)),
+            usage,
+        ));
+    }
+    let code = libc::WEXITSTATUS(status);
+    if code != 0 {
+        return Ok(JobEnd::Exited(code, usage));
+    }
+    match frame::read_frame::<_, JobReport>(&mut &buf[..]) {
+        Ok(report) => Ok(JobEnd::Reported(report, usage)),
+        Err(FrameError::Closed) => Ok(JobEnd::Died(
+            "the job exited without a report".into(),
+            usage,
+        )),
+        Err(e) => Ok(JobEnd::Died(
+            format!("the job's report is malformed: {e}"),
+            usage,
+        )),
+    }
+}
+
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: signalling and reaping our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = reap(pid);
+}
+
+fn reap(pid: libc::pid_t) -> io::Result<(i32, Usage)> {
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid value; pointers are valid for the call.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: as above.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(io::Error::new(e.kind(), format!("wait4: {e}")));
+        }
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let usage = Usage {
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_bytes: ru.ru_maxrss as u64 * 1024,
+    };
+    Ok((status, usage))
+}
+
+/// The conventional name of a signal number.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGXCPU => "SIGXCPU",
+        _ => "signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_and_usage() {
+        match run_job(Duration::from_secs(5), || b"hello".to_vec()).unwrap() {
+            JobEnd::Reported(JobReport::Done(p), u) => {
+                assert_eq!(p, b"hello");
+                assert!(u.max_rss_bytes > 0);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn panics_are_reported() {
+        match run_job(Duration::from_secs(5), || panic!("boom")).unwrap() {
+            JobEnd::Reported(JobReport::Panicked(m), _) => assert_eq!(m, "boom"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cpu_budget_is_enforced() {
+        let start = std::time::Instant::now();
+        let end = run_job(Duration::from_millis(200), || {
+            loop {
+                std::hint::black_box(0u64);
+            }
+        })
+        .unwrap();
+        match end {
+            JobEnd::TimedOut(u) => assert!(u.cpu >= Duration::from_millis(200), "{u:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sleeping_does_not_use_the_budget_and_signals_are_seen() {
+        let end = run_job(Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: the job kills itself to simulate a crash.
+            unsafe { libc::raise(libc::SIGKILL) };
+            Vec::new()
+        })
+        .unwrap();
+        match end {
+            JobEnd::Died(reason, _) => assert!(reason.contains("SIGKILL"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        match run_job(Duration::from_secs(1), || unsafe { libc::_exit(7) }).unwrap() {
+            JobEnd::Exited(7, _) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

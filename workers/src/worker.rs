@@ -1,0 +1,259 @@
+//! The worker binaries' main loop.
+//!
+//! `pvf-prepare-worker --socket-path P --worker-dir D --node-version V` connects to the host,
+//! answers the handshake, then serves one request at a time until the host closes the socket
+//! (or goes away). Every job runs in its own child process ([`crate::job`]).
+
+use crate::{
+    alloc_tracker, engine,
+    execute::{self, ExecError},
+    job::{self, JobEnd, JobReport, Usage},
+    prepare,
+};
+use clap::Parser;
+use parity_scale_codec::{DecodeAll, Encode};
+use pvf_messages::{
+    PrepareError,
+    frame::{self, FrameError},
+    protocol::{
+        ExecuteRequest, ExecuteResponse, Handshake, HandshakeReply, PrepareMemoryStats,
+        PrepareRequest, PrepareResponse, PrepareSuccess, WorkerInfo, WorkerKind,
+    },
+    version::{BUILD_ID, FULL_VERSION, VERSION},
+};
+use std::{
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+/// File name of the artifact a preparation job writes into the worker directory.
+pub const ARTIFACT_FILE: &str = "artifact";
+/// Extra native stack for the execution thread beyond what Wasm may use.
+const STACK_HEADROOM: usize = 32 * 1024 * 1024;
+
+/// Command-line arguments shared by both worker binaries.
+#[derive(Parser, Debug)]
+#[command(version = FULL_VERSION, about = "A PVF worker; spawned by pvf-node, not run by hand.")]
+pub struct Args {
+    /// Unix socket to connect back to the host on.
+    #[arg(long)]
+    pub socket_path: PathBuf,
+    /// Directory this worker may write to (the preparation artifact goes here).
+    #[arg(long)]
+    pub worker_dir: PathBuf,
+    /// The node's version; a mismatch with this binary's is reported in the handshake.
+    #[arg(long)]
+    pub node_version: Option<String>,
+}
+
+/// Entry point of a worker binary serving `kind`.
+pub fn main(kind: WorkerKind) -> ExitCode {
+    let args = Args::parse();
+    match run(kind, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}: {e}", kind.binary_name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why a worker stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Could not connect to the host's socket.
+    #[error("cannot connect to {path}: {err}")]
+    Connect {
+        /// The socket path.
+        path: PathBuf,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// The host broke the protocol or the socket failed.
+    #[error("host connection: {0}")]
+    Frame(#[from] FrameError),
+    /// The handshake was refused (version or role mismatch); details went to the host.
+    #[error("handshake refused: {0}")]
+    Refused(String),
+}
+
+fn info() -> WorkerInfo {
+    WorkerInfo {
+        pid: std::process::id(),
+        version: VERSION.into(),
+        build_id: BUILD_ID.into(),
+    }
+}
+
+/// Connects, shakes hands and serves requests until the host closes the socket.
+pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
+    let mut stream =
+        UnixStream::connect(&args.socket_path).map_err(|err| WorkerError::Connect {
+            path: args.socket_path.clone(),
+            err,
+        })?;
+    let handshake: Handshake = frame::read_frame(&mut stream)?;
+    if handshake.kind != kind {
+        frame::write_frame(&mut stream, &HandshakeReply::WrongKind { serves: kind })?;
+        return Err(WorkerError::Refused(format!(
+            "spawned as a {} worker",
+            handshake.kind.as_str()
+        )));
+    }
+    let cli_matches = args.node_version.as_deref().is_none_or(|v| v == VERSION);
+    if !cli_matches || handshake.node_version != VERSION || handshake.build_id != BUILD_ID {
+        frame::write_frame(&mut stream, &HandshakeReply::VersionMismatch(info()))?;
+        return Err(WorkerError::Refused(format!(
+            "node {} ({}) != worker {FULL_VERSION}",
+            handshake.node_version, handshake.build_id
+        )));
+    }
+    frame::write_frame(&mut stream, &HandshakeReply::Ready(info()))?;
+    loop {
+        let payload = match frame::read_frame_bytes(&mut stream) {
+            Ok(p) => p,
+            Err(FrameError::Closed) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        match kind {
+            WorkerKind::Prepare => {
+                let req: PrepareRequest = frame::decode_payload(&payload)?;
+                frame::write_frame(&mut stream, &handle_prepare(req, &args.worker_dir))?;
+            }
+            WorkerKind::Execute => {
+                let req: ExecuteRequest = frame::decode_payload(&payload)?;
+                frame::write_frame(&mut stream, &handle_execute(req))?;
+            }
+        }
+    }
+}
+
+/// Runs one preparation job and writes the artifact into `worker_dir`.
+pub fn handle_prepare(req: PrepareRequest, worker_dir: &Path) -> PrepareResponse {
+    let artifact = worker_dir.join(ARTIFACT_FILE);
+    if let Err(e) = std::fs::remove_file(&artifact)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(PrepareError::ClearWorkerDir(format!(
+            "{}: {e}",
+            artifact.display()
+        )));
+    }
+    let limit = req.executor_params.prep_memory_limit(req.kind);
+    let budget = Duration::from_millis(req.cpu_timeout_ms);
+    let end = job::run_job(budget, || {
+        alloc_tracker::start(limit);
+        prepare_job(&req, &artifact).encode()
+    });
+    let result = match end {
+        Err(e) => Err(PrepareError::Kernel(e.to_string())),
+        Ok(JobEnd::Reported(JobReport::Done(payload), usage)) => {
+            decode_job_payload::<PrepareResponse>(&payload)
+                .map_err(PrepareError::JobDied)
+                .and_then(|r| r)
+                .map(|mut ok| {
+                    ok.cpu_time_ns = usage.cpu.as_nanos() as u64;
+                    ok.memory.max_rss_bytes = usage.max_rss_bytes;
+                    ok
+                })
+        }
+        Ok(JobEnd::Reported(JobReport::Panicked(msg), _)) => Err(PrepareError::JobError(msg)),
+        Ok(JobEnd::TimedOut(_)) => Err(PrepareError::TimedOut),
+        Ok(JobEnd::Exited(alloc_tracker::OOM_EXIT_CODE, _)) => Err(PrepareError::OutOfMemory {
+            limit: limit.unwrap_or(u64::MAX),
+        }),
+        Ok(JobEnd::Exited(code, _)) => {
+            Err(PrepareError::JobDied(format!("exited with status {code}")))
+        }
+        Ok(JobEnd::Died(reason, _)) => Err(PrepareError::JobDied(reason)),
+    };
+    if result.is_err() {
+        let _ = std::fs::remove_file(&artifact);
+    }
+    result
+}
+
+/// The body of a preparation job (in the child process).
+fn prepare_job(req: &PrepareRequest, artifact: &Path) -> PrepareResponse {
+    let bytes = prepare::prepare(&req.code, &req.executor_params)?;
+    std::fs::write(artifact, &bytes)
+        .map_err(|e| PrepareError::CreateTmpFile(format!("{}: {e}", artifact.display())))?;
+    Ok(PrepareSuccess {
+        artifact_file: ARTIFACT_FILE.into(),
+        artifact_len: bytes.len() as u64,
+        checksum: *blake3::hash(&bytes).as_bytes(),
+        cpu_time_ns: 0,
+        memory: PrepareMemoryStats {
+            peak_tracked_bytes: alloc_tracker::peak(),
+            max_rss_bytes: 0,
+        },
+    })
+}
+
+fn decode_job_payload<T: DecodeAll>(payload: &[u8]) -> Result<T, String> {
+    T::decode_all(&mut &payload[..]).map_err(|e| format!("malformed job payload: {e}"))
+}
+
+/// Runs one execution job.
+pub fn handle_execute(req: ExecuteRequest) -> ExecuteResponse {
+    let budget = Duration::from_millis(req.cpu_timeout_ms);
+    let end = job::run_job(budget, || execute_job(&req).encode());
+    let cpu = |u: Usage| u.cpu.as_nanos() as u64;
+    match end {
+        Err(e) => ExecuteResponse::Internal(e.to_string()),
+        Ok(JobEnd::Reported(JobReport::Done(payload), usage)) => {
+            match decode_job_payload::<ExecuteResponse>(&payload) {
+                Ok(ExecuteResponse::Ok { result, .. }) => ExecuteResponse::Ok {
+                    result,
+                    cpu_time_ns: cpu(usage),
+                },
+                Ok(other) => other,
+                Err(e) => ExecuteResponse::JobDied(e),
+            }
+        }
+        Ok(JobEnd::Reported(JobReport::Panicked(msg), _)) => ExecuteResponse::JobError(msg),
+        Ok(JobEnd::TimedOut(usage)) => ExecuteResponse::TimedOut {
+            cpu_time_ns: cpu(usage),
+        },
+        Ok(JobEnd::Exited(code, _)) => {
+            ExecuteResponse::JobDied(format!("exited with status {code}"))
+        }
+        Ok(JobEnd::Died(reason, _)) => ExecuteResponse::JobDied(reason),
+    }
+}
+
+/// The body of an execution job (in the child process): runs on a thread whose stack is
+/// large enough for the native stack limit granted to Wasm.
+fn execute_job(req: &ExecuteRequest) -> ExecuteResponse {
+    let stack = req.executor_params.stack_native_max() as usize + STACK_HEADROOM;
+    let outcome = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("pvf-execute".into())
+            .stack_size(stack)
+            .spawn_scoped(s, || {
+                let engine =
+                    engine::engine(&req.executor_params).map_err(ExecError::RuntimeConstruction)?;
+                execute::execute_artifact(
+                    &engine,
+                    Path::new(&req.artifact_path),
+                    &req.params,
+                    &req.executor_params,
+                )
+            })
+            .map(|h| h.join())
+    });
+    match outcome {
+        Err(e) => ExecuteResponse::Internal(format!("spawning the execution thread: {e}")),
+        Ok(Err(panic)) => ExecuteResponse::JobError(job::panic_message(&*panic)),
+        Ok(Ok(Ok(result))) => ExecuteResponse::Ok {
+            result,
+            cpu_time_ns: 0,
+        },
+        Ok(Ok(Err(ExecError::Invalid(msg)))) => ExecuteResponse::Invalid(msg),
+        Ok(Ok(Err(ExecError::RuntimeConstruction(msg)))) => {
+            ExecuteResponse::RuntimeConstruction(msg)
+        }
+    }
+}
