@@ -173,10 +173,26 @@ mod tests {
 
     #[test]
     fn prep_hash_is_stable() {
-        // Pinned: changing this value invalidates every artifact on disk.
+        // Pinned: changing these values invalidates every artifact on disk. The literals are
+        // deliberately not recomputed from `blake2_256` here, so that any change to the hashing
+        // scheme (hash function, encoding, which parameters count) fails this test.
         assert_eq!(
             ExecutorParams::new().prep_hash().0.to_hex(),
-            crate::primitives::blake2_256(&[0u8]).to_hex()
+            "03170a2e7597b7b7e3d84c05391d139a62b157e78786d8c082f29dcf4c111314"
+        );
+        // Every preparation-relevant parameter, plus timeouts (which must not count).
+        let params = ExecutorParams(vec![
+            ExecutorParam::MaxMemoryPages(8192),
+            ExecutorParam::StackLogicalMax(65_536),
+            ExecutorParam::PvfPrepTimeout(PvfPrepKind::Precheck, 60_000),
+            ExecutorParam::StackNativeMax(256 * 1024 * 1024),
+            ExecutorParam::PrecheckingMaxMemory(1 << 30),
+            ExecutorParam::PvfExecTimeout(PvfExecKind::Backing, 2_000),
+            ExecutorParam::WasmExtBulkMemory,
+        ]);
+        assert_eq!(
+            params.prep_hash().0.to_hex(),
+            "8a9e9587ff7ee7ce11b8ccc26b6e784b96f3e141f503ee8ef482f521150e76df"
         );
     }
 
