@@ -36,7 +36,13 @@ pub fn config(params: &ExecutorParams) -> Config {
     c.wasm_custom_page_sizes(false);
     c.wasm_wide_arithmetic(false);
     c.wasm_backtrace_details(WasmBacktraceDetails::Disable);
-    c.max_wasm_stack(params.stack_native_max() as usize);
+    // Verdicts only need the trap code; capturing frames would cost time on deep stacks.
+    c.wasm_backtrace_max_frames(None);
+    let stack = params.stack_native_max() as usize;
+    // wasmtime checks the Wasm stack limit against the async stack size even without async
+    // support; both are set to the same explicit limit.
+    c.async_stack_size(stack);
+    c.max_wasm_stack(stack);
     c.memory_init_cow(true);
     c
 }

@@ -78,11 +78,11 @@ fn memory_cap(module: &Module, executor_params: &ExecutorParams) -> (Option<Memo
 }
 
 fn trap_message(e: wasmtime::Error) -> String {
-    format!("{e:#}")
-        .lines()
-        .next()
-        .unwrap_or("trap")
-        .to_string()
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return format!("trap: {trap}");
+    }
+    let cause = e.root_cause().to_string();
+    cause.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Instantiates `module` and runs `validate_block` on the encoded `params`.

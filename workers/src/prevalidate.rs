@@ -40,8 +40,9 @@ const KNOWN_IMPORTS: &[(&str, &[ValType], &[ValType])] = &[
     ("ext_logging_max_level_version_1", &[], &[ValType::I32]),
 ];
 
+/// A prevalidation error, on one line: wasmparser's messages may embed multi-line dumps.
 fn invalid(msg: impl Into<String>) -> PrepareError {
-    PrepareError::Prevalidation(msg.into())
+    PrepareError::Prevalidation(msg.into().split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// Validates `code` and checks the PVF ABI. Returns nothing on success.

@@ -46,11 +46,23 @@ pub struct Args {
     /// The node's version; a mismatch with this binary's is reported in the handshake.
     #[arg(long)]
     pub node_version: Option<String>,
+    /// The role to serve, overriding the binary's own (lets one binary serve both roles in tests).
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<WorkerKind>,
+}
+
+fn parse_kind(s: &str) -> Result<WorkerKind, String> {
+    match s {
+        "prepare" => Ok(WorkerKind::Prepare),
+        "execute" => Ok(WorkerKind::Execute),
+        other => Err(format!("unknown worker kind {other:?}: expected prepare or execute")),
+    }
 }
 
 /// Entry point of a worker binary serving `kind`.
 pub fn main(kind: WorkerKind) -> ExitCode {
     let args = Args::parse();
+    let kind = args.kind.unwrap_or(kind);
     match run(kind, &args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,1 +1,5 @@
-fn main() {}
+//! `pvf-node`: the validator-side node binary. See `pvf-node --help`.
+
+fn main() -> std::process::ExitCode {
+    pvf_subsystem::cli::main()
+}

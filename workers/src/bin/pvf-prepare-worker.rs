@@ -1,4 +1,7 @@
 //! The PVF prepare worker: compiles untrusted Wasm into artifacts, one job process per PVF.
+//!
+//! Both worker binaries install the tracking allocator, so that either can serve either role
+//! (`--kind`) and a preparation memory limit is always enforced.
 
 #[global_allocator]
 static ALLOC: pvf_workers::alloc_tracker::TrackingAllocator =

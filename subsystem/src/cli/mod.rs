@@ -1,0 +1,97 @@
+//! The `pvf-node` command line.
+//!
+//! Every subcommand goes through the real worker binaries; the node itself never compiles or
+//! runs Wasm. Exit status: 0 for a valid candidate (or a successful preparation), 1 for an
+//! invalid one (or a deterministic preparation failure), 2 for anything else (local errors,
+//! possibly-invalid verdicts, bad arguments).
+
+mod input;
+mod prepare;
+mod report;
+mod run;
+mod validate;
+
+use clap::{Args, Parser, Subcommand};
+use pvf_messages::version::FULL_VERSION;
+use std::{path::PathBuf, process::ExitCode};
+
+pub use report::Verdict;
+
+/// Exit status for a valid candidate or a successful preparation.
+pub const EXIT_VALID: u8 = 0;
+/// Exit status for an invalid candidate or a deterministic preparation failure.
+pub const EXIT_INVALID: u8 = 1;
+/// Exit status for everything else.
+pub const EXIT_OTHER: u8 = 2;
+
+/// Command-line interface of `pvf-node`.
+#[derive(Parser, Debug)]
+#[command(name = "pvf-node", version = FULL_VERSION, about = "Sandboxed validation host for parachain validation functions (PVFs)")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the embedded default workload (adder chain, invalid blocks, a halting PVF, malformed code).
+    Run(run::RunArgs),
+    /// Prepare (compile) a PVF into an artifact and report what it cost.
+    Prepare(prepare::PrepareArgs),
+    /// Validate one candidate: prepare the code, execute it on the block, print the verdict.
+    Validate(validate::ValidateArgs),
+}
+
+/// Where the workers and the cache are; shared by all subcommands.
+#[derive(Args, Debug, Clone)]
+pub struct HostArgs {
+    /// Folder holding pvf-prepare-worker and pvf-execute-worker, or one worker binary used for
+    /// both roles. Default: next to pvf-node, then /usr/libexec/pvf-host, then $PATH.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub workers_path: Option<PathBuf>,
+    /// Artifact cache folder. Default: $XDG_CACHE_HOME/pvf-host or ~/.cache/pvf-host.
+    #[arg(long, value_name = "DIR")]
+    pub cache_path: Option<PathBuf>,
+}
+
+impl HostArgs {
+    fn config(&self) -> crate::host::HostConfig {
+        crate::host::HostConfig {
+            workers_path: self.workers_path.clone(),
+            cache_path: self.cache_path.clone(),
+            node_version_override: None,
+        }
+    }
+}
+
+/// Parses the command line, runs it and returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PVF_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pvf-node: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_OTHER);
+        }
+    };
+    let status = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Prepare(args) => prepare::run(args).await,
+            Command::Validate(args) => validate::run(args).await,
+        }
+    });
+    ExitCode::from(status)
+}

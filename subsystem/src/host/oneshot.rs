@@ -1,0 +1,199 @@
+//! One-shot preparation and execution, each through a freshly spawned worker.
+//!
+//! This is what `pvf-node prepare` and `pvf-node validate` use. The queues and worker pools of
+//! the full host (which keep workers alive between jobs) build on the same pieces.
+
+use super::{
+    WALL_CLOCK_FACTOR,
+    artifacts::{ArtifactId, CacheDir},
+    classify::{self, Executed},
+    discovery::{self, WorkerPaths},
+    worker::{SpawnConfig, WorkerHandle},
+};
+use parity_scale_codec::Encode;
+use pvf_messages::{
+    ExecutorParams, InternalValidationError, PvfPrepKind, ValidationCode, ValidationError,
+    ValidationParams, ValidationResult,
+    protocol::{ExecuteRequest, PrepareRequest, WorkerKind},
+};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+/// Where the host finds its workers and keeps its artifacts.
+#[derive(Clone, Debug, Default)]
+pub struct HostConfig {
+    /// `--workers-path`: a folder with both worker binaries, or one binary for both roles.
+    pub workers_path: Option<PathBuf>,
+    /// `--cache-path`: the artifact cache; [`super::artifacts::default_cache_dir`] if unset.
+    pub cache_path: Option<PathBuf>,
+    /// The version announced to workers, if not this build's (tests use it to provoke a mismatch).
+    pub node_version_override: Option<String>,
+}
+
+/// A prepared artifact and what preparing it cost.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The artifact in the cache.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub len: u64,
+    /// CPU time of the preparation job.
+    pub cpu_time: Duration,
+    /// Wall-clock time including the worker's spawn.
+    pub wall_time: Duration,
+    /// Peak heap of the job, as counted by its tracking allocator.
+    pub peak_tracked_bytes: u64,
+    /// Peak resident set size of the job.
+    pub max_rss_bytes: u64,
+}
+
+/// A valid candidate's result and what executing it cost.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    /// What `validate_block` returned.
+    pub result: ValidationResult,
+    /// CPU time of the execution job.
+    pub cpu_time: Duration,
+    /// Wall-clock time including the worker's spawn.
+    pub wall_time: Duration,
+}
+
+/// The validation host in its one-shot form.
+#[derive(Clone, Debug)]
+pub struct Host {
+    workers: WorkerPaths,
+    cache: CacheDir,
+    spawn: SpawnConfig,
+}
+
+fn internal(e: InternalValidationError) -> ValidationError {
+    ValidationError::Internal(e)
+}
+
+impl Host {
+    /// Finds the workers and opens the cache. Fails with an actionable message if either is
+    /// unusable.
+    pub fn new(cfg: &HostConfig) -> Result<Self, ValidationError> {
+        let workers = discovery::discover(cfg.workers_path.as_deref())
+            .map_err(|e| internal(InternalValidationError::WorkerNotFound(e.to_string())))?;
+        let cache_root = cfg
+            .cache_path
+            .clone()
+            .unwrap_or_else(super::artifacts::default_cache_dir);
+        let cache = CacheDir::open(&cache_root)
+            .map_err(|e| internal(InternalValidationError::Io(e.to_string())))?;
+        let mut spawn = SpawnConfig::new(cache.workers_dir().to_path_buf());
+        if let Some(v) = &cfg.node_version_override {
+            spawn.node_version = v.clone();
+        }
+        Ok(Self {
+            workers,
+            cache,
+            spawn,
+        })
+    }
+
+    /// The worker binaries in use.
+    pub fn workers(&self) -> &WorkerPaths {
+        &self.workers
+    }
+
+    /// Spawns a worker of `kind`.
+    pub async fn spawn(&self, kind: WorkerKind) -> Result<WorkerHandle, ValidationError> {
+        WorkerHandle::spawn(kind, self.workers.get(kind), &self.spawn)
+            .await
+            .map_err(classify::spawn_error)
+    }
+
+    /// Prepares `code` into an artifact in the cache.
+    pub async fn prepare(
+        &self,
+        code: &ValidationCode,
+        executor_params: &ExecutorParams,
+        kind: PvfPrepKind,
+    ) -> Result<Prepared, ValidationError> {
+        let start = Instant::now();
+        let mut worker = self.spawn(WorkerKind::Prepare).await?;
+        let timeout = executor_params.prep_timeout(kind);
+        let req = PrepareRequest {
+            code: code.0.clone(),
+            executor_params: executor_params.clone(),
+            kind,
+            cpu_timeout_ms: timeout.as_millis() as u64,
+        };
+        let answer = worker.request(&req, timeout * WALL_CLOCK_FACTOR).await;
+        let ok = classify::prepare_outcome(answer).map_err(ValidationError::Preparation)?;
+        let id = ArtifactId {
+            code_hash: code.hash(),
+            prep_hash: executor_params.prep_hash(),
+        };
+        let from = worker.dir().join(&ok.artifact_file);
+        let path = self
+            .cache
+            .install(&from, &id, ok.artifact_len)
+            .map_err(ValidationError::Preparation)?;
+        worker.shutdown().await;
+        Ok(Prepared {
+            path,
+            len: ok.artifact_len,
+            cpu_time: Duration::from_nanos(ok.cpu_time_ns),
+            wall_time: start.elapsed(),
+            peak_tracked_bytes: ok.memory.peak_tracked_bytes,
+            max_rss_bytes: ok.memory.max_rss_bytes,
+        })
+    }
+
+    /// Executes a prepared artifact on `params` with a CPU-time budget of `timeout`.
+    pub async fn execute(
+        &self,
+        artifact: &Path,
+        params: &ValidationParams,
+        executor_params: &ExecutorParams,
+        timeout: Duration,
+    ) -> Result<Validated, ValidationError> {
+        let start = Instant::now();
+        let mut worker = self.spawn(WorkerKind::Execute).await?;
+        let executed = execute_on(&mut worker, artifact, params, executor_params, timeout).await?;
+        worker.shutdown().await;
+        Ok(Validated {
+            result: executed.result,
+            cpu_time: Duration::from_nanos(executed.cpu_time_ns),
+            wall_time: start.elapsed(),
+        })
+    }
+
+    /// Prepares `code` (leniently, as before execution) and executes it on `params`.
+    pub async fn validate(
+        &self,
+        code: &ValidationCode,
+        params: &ValidationParams,
+        executor_params: &ExecutorParams,
+        timeout: Duration,
+    ) -> Result<Validated, ValidationError> {
+        let prepared = self
+            .prepare(code, executor_params, PvfPrepKind::Prepare)
+            .await?;
+        self.execute(&prepared.path, params, executor_params, timeout)
+            .await
+    }
+}
+
+/// Runs one execution request on an already spawned execute worker, with the wall-clock
+/// limit of [`WALL_CLOCK_FACTOR`] × `timeout`.
+pub async fn execute_on(
+    worker: &mut WorkerHandle,
+    artifact: &Path,
+    params: &ValidationParams,
+    executor_params: &ExecutorParams,
+    timeout: Duration,
+) -> Result<Executed, ValidationError> {
+    let req = ExecuteRequest {
+        artifact_path: artifact.to_string_lossy().into_owned(),
+        params: params.encode(),
+        executor_params: executor_params.clone(),
+        cpu_timeout_ms: timeout.as_millis() as u64,
+    };
+    classify::execute_outcome(worker.request(&req, timeout * WALL_CLOCK_FACTOR).await)
+}
