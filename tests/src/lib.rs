@@ -1,1 +1,67 @@
+//! Shared set-up for the integration tests and benchmarks: finding the real binaries.
+//!
+//! The tests drive the binaries that `cargo build --bins` put in the same target folder as
+//! the test executable (`target/<profile>/`). They are never rebuilt per test. A missing
+//! binary fails the test with the command that builds it; nothing is skipped.
 
+use pvf_subsystem::host::{Host, HostConfig};
+use std::path::{Path, PathBuf};
+
+/// The folder holding the workspace's binaries for the profile this test was built with.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let mut dir = exe
+        .parent()
+        .expect("test executables live in a folder")
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of the workspace binary `name`; panics with the build command if it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first with `cargo build --release --bins` \
+         (or without --release, matching the test profile)",
+        path.display()
+    );
+    path
+}
+
+/// The folder with both worker binaries, checked to exist.
+pub fn workers_dir() -> PathBuf {
+    binary("pvf-prepare-worker");
+    binary("pvf-execute-worker");
+    bin_dir()
+}
+
+/// The `pvf-node` binary.
+pub fn pvf_node() -> PathBuf {
+    binary("pvf-node")
+}
+
+/// A one-shot host using the built workers and a cache in `cache`.
+pub fn host(cache: &Path) -> Host {
+    host_with(HostConfig {
+        workers_path: Some(workers_dir()),
+        cache_path: Some(cache.to_path_buf()),
+        node_version_override: None,
+    })
+}
+
+/// A one-shot host with a custom configuration.
+pub fn host_with(cfg: HostConfig) -> Host {
+    Host::new(&cfg).unwrap_or_else(|e| panic!("cannot set up the host: {e}"))
+}
+
+/// A single-threaded runtime with timers and I/O, for driving the host from a test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

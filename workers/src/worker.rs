@@ -55,7 +55,9 @@ fn parse_kind(s: &str) -> Result<WorkerKind, String> {
     match s {
         "prepare" => Ok(WorkerKind::Prepare),
         "execute" => Ok(WorkerKind::Execute),
-        other => Err(format!("unknown worker kind {other:?}: expected prepare or execute")),
+        other => Err(format!(
+            "unknown worker kind {other:?}: expected prepare or execute"
+        )),
     }
 }
 

@@ -28,11 +28,18 @@ mod tests {
         assert_eq!(parse_bytes("--x", "0aff").unwrap(), vec![10, 255]);
         assert_eq!(parse_bytes("--x", "").unwrap(), Vec::<u8>::new());
         let err = parse_bytes("--block-data", "xyz").unwrap_err();
-        assert!(err.contains("--block-data") && err.contains("@FILE"), "{err}");
+        assert!(
+            err.contains("--block-data") && err.contains("@FILE"),
+            "{err}"
+        );
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), [1, 2, 3]).unwrap();
         let arg = format!("@{}", f.path().display());
         assert_eq!(parse_bytes("--x", &arg).unwrap(), vec![1, 2, 3]);
-        assert!(parse_bytes("--x", "@/nonexistent/file").unwrap_err().contains("/nonexistent/file"));
+        assert!(
+            parse_bytes("--x", "@/nonexistent/file")
+                .unwrap_err()
+                .contains("/nonexistent/file")
+        );
     }
 }

@@ -46,12 +46,19 @@ pub async fn run(args: RunArgs) -> u8 {
     let timeout = params.exec_timeout(pvf_messages::PvfExecKind::Backing);
     let mut rows = Vec::new();
 
-    eprintln!("preparing the embedded PVFs through {}", host.workers().prepare.display());
+    eprintln!(
+        "preparing the embedded PVFs through {}",
+        host.workers().prepare.display()
+    );
     let adder = ValidationCode(pvf_test_pvfs::adder().to_vec());
     let halt = ValidationCode(pvf_test_pvfs::halt().to_vec());
     let malformed = ValidationCode(pvf_test_pvfs::hostile::malformed());
     let mut prepared = Vec::new();
-    for (name, code) in [("adder", &adder), ("halt", &halt), ("malformed", &malformed)] {
+    for (name, code) in [
+        ("adder", &adder),
+        ("halt", &halt),
+        ("malformed", &malformed),
+    ] {
         let start = Instant::now();
         let outcome = host.prepare(code, &params, PvfPrepKind::Prepare).await;
         match &outcome {
@@ -73,34 +80,38 @@ pub async fn run(args: RunArgs) -> u8 {
             return EXIT_OTHER;
         }
     };
-    let mut execute = async |name: String, expected, artifact: &Path, parent: Vec<u8>, block: Vec<u8>| {
-        let vp = ValidationParams {
-            parent_head: HeadData(parent),
-            block_data: BlockData(block),
-            relay_parent_number: 1,
-            relay_parent_storage_root: Hash::default(),
+    let mut execute =
+        async |name: String, expected, artifact: &Path, parent: Vec<u8>, block: Vec<u8>| {
+            let vp = ValidationParams {
+                parent_head: HeadData(parent),
+                block_data: BlockData(block),
+                relay_parent_number: 1,
+                relay_parent_storage_root: Hash::default(),
+            };
+            let start = Instant::now();
+            let outcome = host::execute_on(&mut worker, artifact, &vp, &params, timeout)
+                .await
+                .map(|e| Validated {
+                    result: e.result,
+                    cpu_time: Duration::from_nanos(e.cpu_time_ns),
+                    wall_time: start.elapsed(),
+                });
+            Row {
+                name,
+                expected,
+                verdict: Verdict::new(&outcome, start.elapsed()),
+            }
         };
-        let start = Instant::now();
-        let outcome = host::execute_on(&mut worker, artifact, &vp, &params, timeout)
-            .await
-            .map(|e| Validated {
-                result: e.result,
-                cpu_time: Duration::from_nanos(e.cpu_time_ns),
-                wall_time: start.elapsed(),
-            });
-        Row {
-            name,
-            expected,
-            verdict: Verdict::new(&outcome, start.elapsed()),
-        }
-    };
 
     match &prepared[0].1 {
         Ok(adder_artifact) => {
             let mut head = adder_chain::genesis_head();
             let mut state = 0u64;
             for n in 1..=args.blocks {
-                let block = adder_chain::BlockData { state, add: u64::from(n) };
+                let block = adder_chain::BlockData {
+                    state,
+                    add: u64::from(n),
+                };
                 let row = execute(
                     format!("adder block {n}"),
                     VerdictClass::Valid,
@@ -113,7 +124,10 @@ pub async fn run(args: RunArgs) -> u8 {
                 state = state.wrapping_add(u64::from(n));
                 rows.push(row);
             }
-            let wrong = adder_chain::BlockData { state: state ^ 1, add: 1 };
+            let wrong = adder_chain::BlockData {
+                state: state ^ 1,
+                add: 1,
+            };
             rows.push(
                 execute(
                     "adder block with a state not matching its parent".into(),
@@ -159,7 +173,10 @@ pub async fn run(args: RunArgs) -> u8 {
 fn print_table(rows: &[Row]) -> u8 {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
     let mut unexpected = 0;
-    println!("{:width$}  {:8}  {:>9}  detail", "candidate", "verdict", "wall ms");
+    println!(
+        "{:width$}  {:8}  {:>9}  detail",
+        "candidate", "verdict", "wall ms"
+    );
     for r in rows {
         let ok = r.verdict.verdict == r.expected.as_str();
         unexpected += usize::from(!ok);
@@ -172,7 +189,11 @@ fn print_table(rows: &[Row]) -> u8 {
             r.name,
             r.verdict.verdict,
             r.verdict.wall_time_ms,
-            if ok { String::new() } else { format!("  (UNEXPECTED: wanted {})", r.expected.as_str()) }
+            if ok {
+                String::new()
+            } else {
+                format!("  (UNEXPECTED: wanted {})", r.expected.as_str())
+            }
         );
     }
     println!(
@@ -180,5 +201,9 @@ fn print_table(rows: &[Row]) -> u8 {
         rows.len(),
         rows.len() - unexpected
     );
-    if unexpected == 0 { EXIT_VALID } else { EXIT_OTHER }
+    if unexpected == 0 {
+        EXIT_VALID
+    } else {
+        EXIT_OTHER
+    }
 }

@@ -3,9 +3,7 @@
 use super::{EXIT_OTHER, HostArgs, input, report};
 use crate::host::Host;
 use clap::{Args, ValueEnum};
-use pvf_messages::{
-    ExecutorParams, Hash, HeadData, PvfExecKind, ValidationCode, ValidationParams,
-};
+use pvf_messages::{ExecutorParams, Hash, HeadData, PvfExecKind, ValidationCode, ValidationParams};
 use std::{path::PathBuf, time::Duration, time::Instant};
 
 /// Arguments of `pvf-node validate`.
@@ -74,9 +72,10 @@ pub async fn run(args: ValidateArgs) -> u8 {
         }
     };
     let executor_params = ExecutorParams::default();
-    let timeout = args.timeout_ms.map(Duration::from_millis).unwrap_or_else(|| {
-        executor_params.exec_timeout(args.exec_kind.into())
-    });
+    let timeout = args
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or_else(|| executor_params.exec_timeout(args.exec_kind.into()));
     let params = ValidationParams {
         parent_head: HeadData(parent_head),
         block_data: pvf_messages::BlockData(block_data),

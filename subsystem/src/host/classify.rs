@@ -8,8 +8,8 @@
 
 use super::worker::{RequestError, SpawnError};
 use pvf_messages::{
-    InternalValidationError, InvalidCandidate, PossiblyInvalidError, PrepareError,
-    ValidationError, ValidationResult,
+    InternalValidationError, InvalidCandidate, PossiblyInvalidError, PrepareError, ValidationError,
+    ValidationResult,
     protocol::{ExecuteResponse, PrepareResponse, PrepareSuccess},
 };
 
@@ -60,9 +60,9 @@ pub fn execute_outcome(
             result,
             cpu_time_ns,
         }),
-        Ok(ExecuteResponse::Invalid(msg)) => Err(V::Invalid(
-            InvalidCandidate::WorkerReportedInvalid(msg),
-        )),
+        Ok(ExecuteResponse::Invalid(msg)) => {
+            Err(V::Invalid(InvalidCandidate::WorkerReportedInvalid(msg)))
+        }
         Ok(ExecuteResponse::TimedOut { .. }) | Err(RequestError::TimedOut(_)) => {
             Err(V::Invalid(InvalidCandidate::HardTimeout))
         }
@@ -107,12 +107,24 @@ mod tests {
             (Ok(ExecuteResponse::Invalid("trap".into())), Invalid),
             (Ok(ExecuteResponse::TimedOut { cpu_time_ns: 1 }), Invalid),
             (Err(RequestError::TimedOut(Duration::from_secs(8))), Invalid),
-            (Ok(ExecuteResponse::RuntimeConstruction("x".into())), PossiblyInvalid),
-            (Ok(ExecuteResponse::JobError("panic".into())), PossiblyInvalid),
-            (Ok(ExecuteResponse::JobDied("SIGKILL".into())), PossiblyInvalid),
+            (
+                Ok(ExecuteResponse::RuntimeConstruction("x".into())),
+                PossiblyInvalid,
+            ),
+            (
+                Ok(ExecuteResponse::JobError("panic".into())),
+                PossiblyInvalid,
+            ),
+            (
+                Ok(ExecuteResponse::JobDied("SIGKILL".into())),
+                PossiblyInvalid,
+            ),
             (Ok(ExecuteResponse::Internal("fork".into())), Error),
             (Err(RequestError::Died("killed".into())), PossiblyInvalid),
-            (Err(RequestError::Protocol(FrameError::Decode("x".into()))), Error),
+            (
+                Err(RequestError::Protocol(FrameError::Decode("x".into()))),
+                Error,
+            ),
         ];
         for (answer, expected) in cases {
             let shown = format!("{answer:?}");

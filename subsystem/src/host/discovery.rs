@@ -59,7 +59,10 @@ fn is_executable(path: &Path) -> bool {
 /// The folders searched when no `--workers-path` is given, in order.
 pub fn default_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         dirs.push(dir);
     }
     dirs.push(PathBuf::from(LIBEXEC_DIR));

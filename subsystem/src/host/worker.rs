@@ -189,10 +189,8 @@ impl WorkerHandle {
         let sock_path = sock_dir.path().join("s");
         let listener = UnixListener::bind(&sock_path)
             .map_err(io(&format!("binding {}", sock_path.display())))?;
-        std::fs::create_dir_all(&cfg.worker_dir_root).map_err(io(&format!(
-            "creating {}",
-            cfg.worker_dir_root.display()
-        )))?;
+        std::fs::create_dir_all(&cfg.worker_dir_root)
+            .map_err(io(&format!("creating {}", cfg.worker_dir_root.display())))?;
         let dir = tempfile::Builder::new()
             .prefix(&format!("{}-", kind.as_str()))
             .tempdir_in(&cfg.worker_dir_root)
@@ -349,7 +347,10 @@ impl WorkerHandle {
     /// Asks the worker to stop by closing its socket, and waits for it to exit.
     pub async fn shutdown(mut self) {
         let _ = self.stream.shutdown().await;
-        if tokio::time::timeout(REAP_GRACE, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(REAP_GRACE, self.child.wait())
+            .await
+            .is_err()
+        {
             self.kill().await;
         }
     }

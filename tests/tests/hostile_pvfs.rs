@@ -1,0 +1,250 @@
+//! Every hostile PVF through the real prepare and execute workers, with the verdict class a
+//! correct host must give it.
+
+use parity_scale_codec::{Decode, Encode};
+use pvf_messages::{
+    BlockData, ExecutorParams, Hash, HeadData, InvalidCandidate, PrepareError, ValidationCode,
+    ValidationError, ValidationParams, VerdictClass,
+};
+use pvf_subsystem::host::{Host, Validated};
+use pvf_test_pvfs::{adder_chain, hostile};
+use std::time::{Duration, Instant};
+
+fn params(parent: Vec<u8>, block: Vec<u8>) -> ValidationParams {
+    ValidationParams {
+        parent_head: HeadData(parent),
+        block_data: BlockData(block),
+        relay_parent_number: 1,
+        relay_parent_storage_root: Hash::default(),
+    }
+}
+
+fn validate(host: &Host, code: Vec<u8>, timeout: Duration) -> Result<Validated, ValidationError> {
+    pvf_tests::runtime().block_on(host.validate(
+        &ValidationCode(code),
+        &params(Vec::new(), Vec::new()),
+        &ExecutorParams::default(),
+        timeout,
+    ))
+}
+
+fn class(r: &Result<Validated, ValidationError>) -> VerdictClass {
+    match r {
+        Ok(_) => VerdictClass::Valid,
+        Err(e) => e.class(),
+    }
+}
+
+#[track_caller]
+fn expect_invalid_execution(name: &str, code: Vec<u8>) -> String {
+    let cache = tempfile::tempdir().unwrap();
+    let host = pvf_tests::host(cache.path());
+    let r = validate(&host, code, Duration::from_secs(2));
+    match r {
+        Err(ValidationError::Invalid(InvalidCandidate::WorkerReportedInvalid(msg))) => msg,
+        other => panic!("{name}: expected a trap reported as invalid, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_rejected_at_preparation(name: &str, code: Vec<u8>) -> String {
+    let cache = tempfile::tempdir().unwrap();
+    let host = pvf_tests::host(cache.path());
+    let r = validate(&host, code, Duration::from_secs(2));
+    assert_eq!(class(&r), VerdictClass::Invalid, "{name}: {r:?}");
+    match r {
+        Err(ValidationError::Preparation(e @ PrepareError::Prevalidation(_))) => e.to_string(),
+        other => panic!("{name}: expected a deterministic preparation error, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_valid(name: &str, code: Vec<u8>) -> Validated {
+    let cache = tempfile::tempdir().unwrap();
+    let host = pvf_tests::host(cache.path());
+    validate(&host, code, Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("{name}: expected valid, got {e:?}"))
+}
+
+#[test]
+fn trap_is_invalid() {
+    let msg = expect_invalid_execution("trap", hostile::trap());
+    assert!(msg.contains("unreachable"), "{msg}");
+}
+
+#[test]
+fn memory_grow_bomb_is_invalid_not_an_oom_kill() {
+    expect_invalid_execution("memory_grow_bomb", hostile::memory_grow_bomb());
+}
+
+#[test]
+fn alloc_bomb_is_invalid() {
+    expect_invalid_execution("alloc_bomb", hostile::alloc_bomb());
+}
+
+#[test]
+fn deep_recursion_is_invalid_not_a_crash() {
+    let msg = expect_invalid_execution("deep_recursion", hostile::deep_recursion());
+    assert!(msg.contains("stack"), "{msg}");
+}
+
+#[test]
+fn huge_result_is_invalid() {
+    let msg = expect_invalid_execution("huge_result", hostile::huge_result());
+    assert!(
+        msg.contains("outside memory") || msg.contains("exceeds"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_import_traps_only_when_called() {
+    expect_invalid_execution("unknown_import_called", hostile::unknown_import_called());
+    let v = expect_valid(
+        "unknown_import_uncalled",
+        hostile::unknown_import_uncalled(),
+    );
+    assert_eq!(v.result.head_data.0, hostile::UNKNOWN_IMPORT_UNCALLED_HEAD);
+    assert_eq!(v.result.hrmp_watermark, 7);
+}
+
+#[test]
+fn structural_defects_are_rejected_at_preparation() {
+    for (name, code, needle) in [
+        (
+            "missing_validate_block",
+            hostile::missing_validate_block(),
+            "validate_block",
+        ),
+        (
+            "ill_typed_validate_block",
+            hostile::ill_typed_validate_block(),
+            "validate_block",
+        ),
+        ("malformed", hostile::malformed(), "magic"),
+        ("truncated", hostile::truncated(), "Wasm"),
+    ] {
+        let msg = expect_rejected_at_preparation(name, code);
+        assert!(msg.contains(needle), "{name}: {msg}");
+        assert!(!msg.contains('\n'), "{name}: error spans lines: {msg}");
+    }
+}
+
+#[test]
+fn features_outside_the_accepted_set_are_rejected() {
+    for (name, code) in [
+        ("simd", hostile::uses_simd()),
+        ("threads", hostile::uses_threads()),
+        ("memory64", hostile::uses_memory64()),
+    ] {
+        expect_rejected_at_preparation(name, code);
+    }
+}
+
+#[test]
+fn what_rust_emits_by_default_is_accepted() {
+    let v = expect_valid(
+        "bulk_memory_and_sign_ext",
+        hostile::uses_bulk_memory_and_sign_ext(),
+    );
+    assert_eq!(v.result.head_data.0, hostile::BULK_MEMORY_AND_SIGN_EXT_HEAD);
+}
+
+#[test]
+fn nans_are_canonical() {
+    let v = expect_valid("float_nan", hostile::float_nan());
+    assert_eq!(v.result.head_data.0, hostile::FLOAT_NAN_CANONICAL_HEAD);
+}
+
+#[test]
+fn compile_heavy_module_prepares_and_runs() {
+    let v = expect_valid(
+        "compile_heavy",
+        hostile::compile_heavy(hostile::COMPILE_HEAVY_DEFAULT_FUNCTIONS),
+    );
+    assert_eq!(v.result.head_data.0, hostile::COMPILE_HEAVY_HEAD);
+}
+
+#[test]
+fn halting_pvf_times_out_as_invalid_within_the_wall_clock_bound() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = pvf_tests::host(cache.path());
+    let rt = pvf_tests::runtime();
+    let prepared = rt
+        .block_on(host.prepare(
+            &ValidationCode(pvf_test_pvfs::halt().to_vec()),
+            &ExecutorParams::default(),
+            pvf_messages::PvfPrepKind::Prepare,
+        ))
+        .unwrap();
+    let timeout = Duration::from_millis(300);
+    let start = Instant::now();
+    let r = rt.block_on(host.execute(
+        &prepared.path,
+        &params(Vec::new(), Vec::new()),
+        &ExecutorParams::default(),
+        timeout,
+    ));
+    let took = start.elapsed();
+    assert!(
+        matches!(
+            r,
+            Err(ValidationError::Invalid(InvalidCandidate::HardTimeout))
+        ),
+        "{r:?}"
+    );
+    assert!(took >= timeout, "answered before the timeout: {took:?}");
+    assert!(
+        took < timeout * 4,
+        "took {took:?}, more than 4 x {timeout:?}"
+    );
+}
+
+#[test]
+fn adder_chain_valid_and_invalid_blocks() {
+    for (name, code) in [
+        ("adder", pvf_test_pvfs::adder()),
+        ("adder_mvp", pvf_test_pvfs::adder_mvp()),
+    ] {
+        let cache = tempfile::tempdir().unwrap();
+        let host = pvf_tests::host(cache.path());
+        let rt = pvf_tests::runtime();
+        let executor_params = ExecutorParams::default();
+        let prepared = rt
+            .block_on(host.prepare(
+                &ValidationCode(code.to_vec()),
+                &executor_params,
+                pvf_messages::PvfPrepKind::Prepare,
+            ))
+            .unwrap();
+        let parent = adder_chain::genesis_head();
+        let block = adder_chain::BlockData { state: 0, add: 41 };
+        let v = rt
+            .block_on(host.execute(
+                &prepared.path,
+                &params(parent.encode(), block.encode()),
+                &executor_params,
+                Duration::from_secs(2),
+            ))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let head = adder_chain::HeadData::decode(&mut &v.result.head_data.0[..]).unwrap();
+        assert_eq!(head, adder_chain::next_head(&parent, &block), "{name}");
+
+        let wrong = adder_chain::BlockData { state: 1, add: 41 };
+        let r = rt.block_on(host.execute(
+            &prepared.path,
+            &params(parent.encode(), wrong.encode()),
+            &executor_params,
+            Duration::from_secs(2),
+        ));
+        assert!(
+            matches!(
+                r,
+                Err(ValidationError::Invalid(
+                    InvalidCandidate::WorkerReportedInvalid(_)
+                ))
+            ),
+            "{name}: {r:?}"
+        );
+    }
+}
