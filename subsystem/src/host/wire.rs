@@ -49,3 +49,59 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: Decode>(r: &mut R) -> Result<T,
     }
     frame::decode_payload(&payload)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pvf_messages::protocol::ExecuteResponse;
+    use tokio::net::UnixStream;
+
+    async fn read_after(bytes: &[u8]) -> Result<ExecuteResponse, FrameError> {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(bytes).await.unwrap();
+        drop(a);
+        read_frame(&mut b).await
+    }
+
+    #[tokio::test]
+    async fn bad_frames_from_a_worker_are_typed_errors() {
+        assert!(matches!(read_after(&[]).await, Err(FrameError::Closed)));
+        assert!(matches!(
+            read_after(&[1, 2]).await,
+            Err(FrameError::Truncated {
+                expected: 4,
+                got: 2
+            })
+        ));
+        let mut short = 50u32.to_le_bytes().to_vec();
+        short.extend_from_slice(&[0; 7]);
+        assert!(matches!(
+            read_after(&short).await,
+            Err(FrameError::Truncated {
+                expected: 50,
+                got: 7
+            })
+        ));
+        assert!(matches!(
+            read_after(&u32::MAX.to_le_bytes()).await,
+            Err(FrameError::TooLong { .. })
+        ));
+        let mut garbage = 3u32.to_le_bytes().to_vec();
+        garbage.extend_from_slice(&[0xee; 3]);
+        assert!(matches!(
+            read_after(&garbage).await,
+            Err(FrameError::Decode(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let sent = ExecuteResponse::TimedOut { cpu_time_ns: 42 };
+        write_frame(&mut a, &sent).await.unwrap();
+        assert_eq!(
+            read_frame::<_, ExecuteResponse>(&mut b).await.unwrap(),
+            sent
+        );
+    }
+}
