@@ -469,31 +469,6 @@ mod tests {
         assert_eq!(heavy, ValidationResult::head_only(COMPILE_HEAVY_HEAD, 0));
     }
 
-    /// Prints the wasmtime compile time of [`compile_heavy`] at the default size (single
-    /// threaded unless wasmtime's `parallel-compilation` feature is on), to recalibrate
-    /// [`COMPILE_HEAVY_DEFAULT_FUNCTIONS`]:
-    /// `cargo test --release -p pvf-test-pvfs -- --ignored --nocapture compile_heavy_timing`.
-    #[test]
-    #[ignore = "timing, meaningful only with --release"]
-    fn compile_heavy_timing() {
-        let engine = wasmtime::Engine::default();
-        for functions in [
-            COMPILE_HEAVY_DEFAULT_FUNCTIONS / 2,
-            COMPILE_HEAVY_DEFAULT_FUNCTIONS,
-        ] {
-            let start = std::time::Instant::now();
-            let wasm = compile_heavy(functions);
-            let generated = start.elapsed();
-            let start = std::time::Instant::now();
-            wasmtime::Module::new(&engine, &wasm).unwrap();
-            let compiled = start.elapsed();
-            let size = wasm.len();
-            println!(
-                "compile_heavy({functions}): {size} bytes in {generated:?}, compiled in {compiled:?}"
-            );
-        }
-    }
-
     #[test]
     fn compile_heavy_is_deterministic_and_scales() {
         assert_eq!(compile_heavy(4), compile_heavy(4));
