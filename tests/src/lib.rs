@@ -4,6 +4,7 @@
 //! the test executable (`target/<profile>/`). They are never rebuilt per test. A missing
 //! binary fails the test with the command that builds it; nothing is skipped.
 
+use pvf_messages::version::FULL_VERSION;
 use pvf_subsystem::host::{Host, HostConfig};
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,8 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-/// Path of the workspace binary `name`; panics with the build command if it is missing.
+/// Path of the workspace binary `name`; panics with the build command if it is missing or
+/// was built from another commit than this test (a version mismatch would fail every test).
 pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
@@ -28,6 +30,17 @@ pub fn binary(name: &str) -> PathBuf {
         "{} is missing: build the binaries first with `cargo build --release --bins` \
          (or without --release, matching the test profile)",
         path.display()
+    );
+    let out = std::process::Command::new(&path)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.contains(FULL_VERSION),
+        "{} is stale ({}), the tests are {FULL_VERSION}: rebuild with `cargo build --release --bins`",
+        path.display(),
+        version.trim()
     );
     path
 }

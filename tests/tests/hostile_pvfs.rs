@@ -248,3 +248,53 @@ fn adder_chain_valid_and_invalid_blocks() {
         );
     }
 }
+
+#[test]
+fn undying_with_a_large_pov_and_heavy_compute() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = pvf_tests::host(cache.path());
+    let rt = pvf_tests::runtime();
+    let executor_params = ExecutorParams::default();
+    let prepared = rt
+        .block_on(host.prepare(
+            &ValidationCode(pvf_test_pvfs::undying().to_vec()),
+            &executor_params,
+            pvf_messages::PvfPrepKind::Prepare,
+        ))
+        .unwrap();
+    let parent = adder_chain::genesis_head();
+    let block = adder_chain::UndyingBlockData {
+        state: 0,
+        iterations: 20_000,
+        padding: vec![0x5a; 4 << 20],
+    };
+    let v = rt
+        .block_on(host.execute(
+            &prepared.path,
+            &params(parent.encode(), block.encode()),
+            &executor_params,
+            Duration::from_secs(2),
+        ))
+        .unwrap();
+    let head = adder_chain::HeadData::decode(&mut &v.result.head_data.0[..]).unwrap();
+    assert_eq!(head, adder_chain::undying_next_head(&parent, &block));
+
+    let endless = adder_chain::UndyingBlockData {
+        state: 0,
+        iterations: u32::MAX,
+        padding: Vec::new(),
+    };
+    let r = rt.block_on(host.execute(
+        &prepared.path,
+        &params(parent.encode(), endless.encode()),
+        &executor_params,
+        Duration::from_millis(200),
+    ));
+    assert!(
+        matches!(
+            r,
+            Err(ValidationError::Invalid(InvalidCandidate::HardTimeout))
+        ),
+        "{r:?}"
+    );
+}
