@@ -368,7 +368,7 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
     for i in 0..EXEC_WARMUP + iters {
         for step in shuffler.order(samples.len()) {
             let start = Instant::now();
-            let cpu = match step {
+            let child = match step {
                 0 => drop(engine(&params).expect("an engine")),
                 1 => drop(execute::load_artifact(&shared_engine, artifact).expect("loads")),
                 2 => check(
@@ -383,16 +383,15 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
                     .expect("a thread")
                     .join()
                     .expect("the empty thread returns"),
-                4 => child_cpu[0].times.push(fork_and_reap(|| true)),
-                _ => child_cpu[1]
-                    .times
-                    .push(fork_and_reap(fresh_engine_execution)),
+                4 => return_child_cpu(0, fork_and_reap(|| true)),
+                _ => return_child_cpu(1, fork_and_reap(fresh_engine_execution)),
             };
             let elapsed = start.elapsed();
             if i >= EXEC_WARMUP {
                 samples[step].times.push(elapsed);
-            } else if step >= 4 {
-                child_cpu[step - 4].times.pop();
+                if let Some((row, cpu)) = child {
+                    child_cpu[row].times.push(cpu);
+                }
             }
         }
     }

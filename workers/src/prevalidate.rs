@@ -109,7 +109,8 @@ pub fn prevalidate(code: &[u8]) -> Result<(), PrepareError> {
             _ => {}
         }
     }
-    if !memory_imported && !(memory_defined && memory_exported) {
+    let has_memory = memory_imported || (memory_defined && memory_exported);
+    if !has_memory {
         return Err(invalid(
             "the module neither imports env.memory nor defines and exports a memory named \"memory\"",
         ));
