@@ -19,8 +19,15 @@
 //!   does per job (its engine lives in the forked child and dies with it).
 //!
 //! Every result is compared with the head `adder_chain::next_head` predicts; a wrong answer
-//! aborts the bench. A breakdown of the in-process steps, and of a fork and of a big-stack
-//! thread spawn from this process (proxies for what the worker does per job), follows.
+//! aborts the bench.
+//!
+//! # Breakdown (in this process, to explain the gap)
+//! The in-process steps one by one (`Engine::new`, `load_artifact`, `execute_module`), a
+//! thread spawn with the job's stack, a fork of an empty child, and a fork whose child
+//! executes the candidate with its own engine, as a job does (minus the socket). For the
+//! forks, the child's CPU time (from `wait4`, as the worker measures a job) and its minor
+//! page faults are reported too. The forked process is this bench, not the worker, so these
+//! rows are proxies.
 //!
 //! # Preparation (the adder, and `compile_heavy(N)`)
 //! - **worker wall**: `Host::prepare`: spawns a prepare worker, which forks a job that
@@ -35,11 +42,11 @@
 //! # Method
 //! Variants are interleaved within each iteration so that machine noise hits all of them
 //! alike. Their order is shuffled per iteration (fixed seed; preparation simply alternates
-//! A B / B A), so that each variant follows each other one equally often: a variant run
-//! right after a host round trip shares the CPUs with the worker's clean-up, and a fixed
-//! rotation measurably penalised whichever variant came next. Warm-up iterations are not
-//! counted. Reported: median, p10, p90, min, and the ratio
-//! of medians (round trip / in-process, worker / in-process).
+//! A B / B A), so that each variant follows each other one equally often: with a fixed
+//! rotation, whichever variant usually came right after the round trip measured slower.
+//! Warm-up iterations are not counted. Reported: median, p10, p90, min, and the ratio of
+//! medians (round trip / in-process, worker / in-process). The load average is printed at
+//! start and end, to tell a quiet run from a noisy one.
 
 use parity_scale_codec::Encode;
 use pvf_messages::{
@@ -189,11 +196,14 @@ fn thread_cpu_time() -> Duration {
 
 /// Forks a child that runs `job` and exits with status 0 if it returned `true`, and reaps
 /// it: how the worker runs each job, minus the socket and the job's big-stack thread.
-/// Returns the child's CPU time as `wait4` reports it, the way the worker measures a job.
+/// Returns the child's CPU time as `wait4` reports it (the way the worker measures a job)
+/// and its minor page faults.
 ///
-/// The child of this multi-threaded process may allocate: the other threads (the main
-/// thread, parked in `join`) hold no locks, and glibc's allocator is fork-safe.
-fn fork_and_reap(job: impl FnOnce() -> bool) -> Duration {
+/// This process has other threads (the main thread, parked in `join`, and any the runtime
+/// started), so the child relies on no lock it needs being held at the fork; it only uses
+/// the allocator (made fork-safe by glibc's fork handlers) and wasmtime, which no other
+/// thread touches.
+fn fork_and_reap(job: impl FnOnce() -> bool) -> (Duration, i64) {
     // SAFETY: see above; the child never returns from this block.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
@@ -213,7 +223,14 @@ fn fork_and_reap(job: impl FnOnce() -> bool) -> Duration {
         "the forked job failed (status {status:#x})"
     );
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    (tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_minflt)
+}
+
+/// The 1, 5 and 15 minute load averages, to tell a quiet run from a noisy one.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// One adder candidate and the result the PVF must return for it.
@@ -364,33 +381,46 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
         Samples::new("  child CPU (wait4 rusage), empty child"),
         Samples::new("  child CPU (wait4 rusage), engine per call"),
     ];
+    let mut child_faults = [Vec::new(), Vec::new()];
     let mut shuffler = Shuffler::new();
     for i in 0..EXEC_WARMUP + iters {
         for step in shuffler.order(samples.len()) {
             let start = Instant::now();
+            // The child's CPU time, for the fork steps.
             let child = match step {
-                0 => drop(engine(&params).expect("an engine")),
-                1 => drop(execute::load_artifact(&shared_engine, artifact).expect("loads")),
-                2 => check(
-                    "execute_module",
-                    execute::execute_module(&shared_engine, &module, &cand.encoded, &params)
-                        .expect("executes"),
-                    &cand.expected,
-                ),
-                3 => std::thread::Builder::new()
-                    .stack_size(job_stack)
-                    .spawn(|| ())
-                    .expect("a thread")
-                    .join()
-                    .expect("the empty thread returns"),
-                4 => return_child_cpu(0, fork_and_reap(|| true)),
-                _ => return_child_cpu(1, fork_and_reap(fresh_engine_execution)),
+                0 => {
+                    drop(engine(&params).expect("an engine"));
+                    None
+                }
+                1 => {
+                    drop(execute::load_artifact(&shared_engine, artifact).expect("loads"));
+                    None
+                }
+                2 => {
+                    let result =
+                        execute::execute_module(&shared_engine, &module, &cand.encoded, &params)
+                            .expect("executes");
+                    check("execute_module", result, &cand.expected);
+                    None
+                }
+                3 => {
+                    std::thread::Builder::new()
+                        .stack_size(job_stack)
+                        .spawn(|| ())
+                        .expect("a thread")
+                        .join()
+                        .expect("the empty thread returns");
+                    None
+                }
+                4 => Some((0, fork_and_reap(|| true))),
+                _ => Some((1, fork_and_reap(fresh_engine_execution))),
             };
             let elapsed = start.elapsed();
             if i >= EXEC_WARMUP {
                 samples[step].times.push(elapsed);
-                if let Some((row, cpu)) = child {
+                if let Some((row, (cpu, faults))) = child {
                     child_cpu[row].times.push(cpu);
+                    child_faults[row].push(faults);
                 }
             }
         }
@@ -403,6 +433,15 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
             engine_new, load, exec, thread, fork_empty, cpu_empty, fork_job, cpu_job,
         ],
         Last::ShareOf(round_trip),
+    );
+    let median_faults = |faults: &mut Vec<i64>| {
+        faults.sort_unstable();
+        faults[faults.len() / 2]
+    };
+    println!(
+        "  median minor page faults of the child: {} (empty), {} (engine per call)",
+        median_faults(&mut child_faults[0]),
+        median_faults(&mut child_faults[1]),
     );
 }
 
@@ -496,9 +535,10 @@ fn run() {
     let cache = tempfile::tempdir().expect("a temporary cache folder");
     let host = pvf_tests::host(cache.path());
     println!(
-        "workers: {}\nexecution iterations: {exec_iters} (+{EXEC_WARMUP} warm-up); \
+        "load average at start: {}\nworkers: {}\nexecution iterations: {exec_iters} (+{EXEC_WARMUP} warm-up); \
          preparation iterations: {prep_iters} (+{PREP_WARMUP} warm-up); \
          compile_heavy functions: {heavy_functions}",
+        load_average(),
         pvf_tests::workers_dir().display()
     );
 
@@ -520,6 +560,7 @@ fn run() {
         let heavy_artifact = bench_preparation(&host, &heavy_name, &heavy, prep_iters).await;
         check_heavy_artifact(&heavy_artifact);
     });
+    println!("\nload average at end: {}", load_average());
 }
 
 fn main() {
