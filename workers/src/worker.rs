@@ -13,7 +13,7 @@ use crate::{
 use clap::Parser;
 use parity_scale_codec::{DecodeAll, Encode};
 use pvf_messages::{
-    PrepareError,
+    ExecutorParams, PrepareError,
     frame::{self, FrameError},
     protocol::{
         ExecuteRequest, ExecuteResponse, Handshake, HandshakeReply, PrepareMemoryStats,
@@ -125,6 +125,7 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         )));
     }
     frame::write_frame(&mut stream, &HandshakeReply::Ready(info()))?;
+    let mut engines = EngineCache::default();
     loop {
         let payload = match frame::read_frame_bytes(&mut stream) {
             Ok(p) => p,
@@ -138,7 +139,7 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
             }
             WorkerKind::Execute => {
                 let req: ExecuteRequest = frame::decode_payload(&payload)?;
-                frame::write_frame(&mut stream, &handle_execute(req))?;
+                frame::write_frame(&mut stream, &handle_execute(req, &mut engines))?;
             }
         }
     }
@@ -210,10 +211,39 @@ fn decode_job_payload<T: DecodeAll>(payload: &[u8]) -> Result<T, String> {
     T::decode_all(&mut &payload[..]).map_err(|e| format!("malformed job payload: {e}"))
 }
 
+/// The engine of the last executor-parameter set, kept in the worker across jobs.
+///
+/// Creating an engine detects CPU features and validates the configuration (~60 µs, more in
+/// a VM where `cpuid` traps); doing it once in the worker, before the job is forked, takes
+/// that off every job. The worker is single-threaded and an engine without parallel
+/// compilation owns no threads, so forking with one alive is sound.
+#[derive(Default)]
+pub struct EngineCache {
+    current: Option<(ExecutorParams, wasmtime::Engine)>,
+}
+
+impl EngineCache {
+    /// The engine for `params`, created if the last one was for other parameters.
+    pub fn get(&mut self, params: &ExecutorParams) -> Result<wasmtime::Engine, String> {
+        match &self.current {
+            Some((p, engine)) if p == params => Ok(engine.clone()),
+            _ => {
+                let engine = engine::engine(params)?;
+                self.current = Some((params.clone(), engine.clone()));
+                Ok(engine)
+            }
+        }
+    }
+}
+
 /// Runs one execution job.
-pub fn handle_execute(req: ExecuteRequest) -> ExecuteResponse {
+pub fn handle_execute(req: ExecuteRequest, engines: &mut EngineCache) -> ExecuteResponse {
+    let engine = match engines.get(&req.executor_params) {
+        Ok(e) => e,
+        Err(e) => return ExecuteResponse::RuntimeConstruction(e),
+    };
     let budget = Duration::from_millis(req.cpu_timeout_ms);
-    let end = job::run_job(budget, || execute_job(&req).encode());
+    let end = job::run_job(budget, || execute_job(&req, &engine).encode());
     let cpu = |u: Usage| u.cpu.as_nanos() as u64;
     match end {
         Err(e) => ExecuteResponse::Internal(e.to_string()),
@@ -240,17 +270,15 @@ pub fn handle_execute(req: ExecuteRequest) -> ExecuteResponse {
 
 /// The body of an execution job (in the child process): runs on a thread whose stack is
 /// large enough for the native stack limit granted to Wasm.
-fn execute_job(req: &ExecuteRequest) -> ExecuteResponse {
+fn execute_job(req: &ExecuteRequest, engine: &wasmtime::Engine) -> ExecuteResponse {
     let stack = req.executor_params.stack_native_max() as usize + STACK_HEADROOM;
     let outcome = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("pvf-execute".into())
             .stack_size(stack)
             .spawn_scoped(s, || {
-                let engine =
-                    engine::engine(&req.executor_params).map_err(ExecError::RuntimeConstruction)?;
                 execute::execute_artifact(
-                    &engine,
+                    engine,
                     Path::new(&req.artifact_path),
                     &req.params,
                     &req.executor_params,

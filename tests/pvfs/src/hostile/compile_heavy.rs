@@ -4,9 +4,9 @@ use super::{ABI_EXPORTS, module, result_segment};
 use crate::scale::ValidationResult;
 use std::fmt::Write;
 
-/// Function count for about a second of single-threaded Cranelift compile time: measured
-/// 1.0–1.4 s with wasmtime 48 (release build) on the 2-core reference machine, for a
-/// 1.27 MB module.
+/// Function count for about half a second of single-threaded Cranelift compile time: a
+/// 1.27 MB module, compiled in 0.47–0.52 s with our engine configuration on a 2-core machine
+/// (the host-overhead benchmark in `BENCHMARKS.md` measures it).
 pub const COMPILE_HEAVY_DEFAULT_FUNCTIONS: u32 = 150;
 
 /// The head [`compile_heavy`]'s `validate_block` returns (watermark 0).
