@@ -18,6 +18,7 @@
 pub mod error;
 pub mod executor_params;
 pub mod frame;
+pub mod host;
 pub mod primitives;
 pub mod protocol;
 pub mod version;

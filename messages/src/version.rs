@@ -14,3 +14,10 @@ pub const BUILD_ID: &str = env!("PVF_BUILD_ID");
 
 /// `VERSION (BUILD_ID)` as a constant, for `--version` output.
 pub const FULL_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PVF_BUILD_ID"), ")");
+
+/// The engine and the configuration artifacts are compiled with. Part of the artifact
+/// environment hash: an artifact from another engine or configuration is never loaded.
+/// Kept next to the version because the node (which does not link the engine) needs it;
+/// `pvf_workers::engine` must change it whenever it changes the configuration (the
+/// workspace pins wasmtime to an exact version).
+pub const ENGINE: &str = "wasmtime 48.0.8; cranelift opt=speed; nan-canonicalization; features mvp+sign-ext+sat-f2i+multi-value+bulk-memory+ref-types; single-threaded; stack=params";

@@ -52,14 +52,7 @@ pub fn engine(params: &ExecutorParams) -> Result<Engine, String> {
     Engine::new(&config(params)).map_err(|e| format!("{e:#}"))
 }
 
-/// A short description of the engine and its configuration, for the artifact environment hash.
-pub fn description() -> String {
-    format!(
-        "wasmtime {} cranelift speed nan-canon bulk-memory multi-value single-thread",
-        wasmtime_version()
-    )
-}
-
-fn wasmtime_version() -> &'static str {
-    "48.0.8"
+/// The description of this configuration that keys artifacts ([`pvf_messages::version::ENGINE`]).
+pub fn description() -> &'static str {
+    pvf_messages::version::ENGINE
 }

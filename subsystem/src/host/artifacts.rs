@@ -1,14 +1,21 @@
-//! Where prepared artifacts live on disk.
+//! Prepared artifacts on disk and the table of what is prepared, preparing or failed.
 //!
 //! Layout under the cache folder:
-//! - `artifacts/<code hash>_<prep-params hash>_<build key>.pvf`: prepared artifacts. The build
-//!   key keeps artifacts of different node builds apart; the host issue replaces it with a
-//!   full environment hash (engine configuration, CPU features) and checksum verification.
+//! - `artifacts/<code hash>_<prep-params hash>_<environment hash>_<checksum>.pvf`: prepared
+//!   artifacts. The [environment hash](super::env) keeps artifacts of other builds, engines or
+//!   CPUs apart; the checksum (16 hex digits of blake3 over the file) is verified when the
+//!   cache is opened, so a corrupted artifact is deleted and prepared again, never loaded.
 //! - `workers/`: one folder per running worker. A preparation job writes its artifact there,
-//!   and the node moves it into `artifacts/` with a `rename`, so a reader never sees half a file.
+//!   and the node moves it into `artifacts/` with a `rename`, so a reader never sees half a
+//!   file. Anything left there at start-up is from a previous run and is removed.
 
-use pvf_messages::{PrepParamsHash, PrepareError, ValidationCodeHash, version::FULL_VERSION};
-use std::path::{Path, PathBuf};
+use super::env;
+use pvf_messages::{Hash, PrepParamsHash, PrepareError, ValidationCodeHash, host::PvfPrepData};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 /// Identifies one artifact: the code and the parameters it was prepared with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,20 +27,56 @@ pub struct ArtifactId {
 }
 
 impl ArtifactId {
-    /// The artifact's file name in the cache.
-    pub fn file_name(&self) -> String {
+    /// The id of the artifact `pvf` prepares into.
+    pub fn of(pvf: &PvfPrepData) -> Self {
+        Self {
+            code_hash: pvf.code_hash,
+            prep_hash: pvf.executor_params.prep_hash(),
+        }
+    }
+
+    fn file_name(&self, env_hash: &str, checksum: &str) -> String {
         format!(
-            "{}_{}_{}.pvf",
+            "{}_{}_{env_hash}_{checksum}.pvf",
             self.code_hash.0.to_hex(),
             self.prep_hash.0.to_hex(),
-            build_key()
         )
     }
 }
 
-/// A short key for this build, so that artifacts of other builds are never picked up.
-fn build_key() -> String {
-    hex::encode(&blake3::hash(FULL_VERSION.as_bytes()).as_bytes()[..8])
+/// 16 hex digits of blake3 over `bytes`: the checksum in artifact names.
+pub fn checksum_of(bytes: &[u8]) -> String {
+    hex::encode(&blake3::hash(bytes).as_bytes()[..8])
+}
+
+fn checksum_of_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::fs::File::open(path)?)?;
+    Ok(hex::encode(&hasher.finalize().as_bytes()[..8]))
+}
+
+fn parse_hash(s: &str) -> Option<Hash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(Hash(out))
+}
+
+/// The parts of an artifact's file name.
+fn parse_name(name: &str) -> Option<(ArtifactId, &str, &str)> {
+    let stem = name.strip_suffix(".pvf")?;
+    let mut parts = stem.split('_');
+    let (code, prep, env, sum) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((
+        ArtifactId {
+            code_hash: ValidationCodeHash(parse_hash(code)?),
+            prep_hash: PrepParamsHash(parse_hash(prep)?),
+        },
+        env,
+        sum,
+    ))
 }
 
 /// The default cache folder: `$XDG_CACHE_HOME/pvf-host`, else `~/.cache/pvf-host`, else a
@@ -47,11 +90,36 @@ pub fn default_cache_dir() -> PathBuf {
     base.join("pvf-host")
 }
 
+/// An artifact found on disk when the cache was opened.
+#[derive(Clone, Debug)]
+pub struct FoundArtifact {
+    /// Which artifact.
+    pub id: ArtifactId,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub len: u64,
+}
+
+/// What opening the cache found and cleaned up.
+#[derive(Debug, Default)]
+pub struct StartupScan {
+    /// Artifacts of this environment whose checksum matched: usable at once.
+    pub kept: Vec<FoundArtifact>,
+    /// Artifacts of another environment, deleted.
+    pub other_environment: usize,
+    /// Artifacts whose content did not match their checksum, deleted.
+    pub corrupted: usize,
+    /// Temporary files, unknown files and leftover worker folders, deleted.
+    pub stray: usize,
+}
+
 /// The cache folder and its two subfolders.
 #[derive(Clone, Debug)]
 pub struct CacheDir {
     artifacts: PathBuf,
     workers: PathBuf,
+    env_hash: String,
 }
 
 impl CacheDir {
@@ -62,6 +130,7 @@ impl CacheDir {
         let this = Self {
             artifacts: root.join("artifacts"),
             workers: root.join("workers"),
+            env_hash: env::hash(),
         };
         for dir in [&this.artifacts, &this.workers] {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -76,70 +145,361 @@ impl CacheDir {
         &self.workers
     }
 
-    /// Where the artifact `id` lives.
-    pub fn artifact_path(&self, id: &ArtifactId) -> PathBuf {
-        self.artifacts.join(id.file_name())
+    /// Removes leftovers of earlier runs and every artifact that is not of this environment
+    /// or fails its checksum; returns the artifacts that can be used.
+    ///
+    /// Call it before any worker of this run is spawned: it empties the workers folder.
+    pub fn startup_scan(&self) -> std::io::Result<StartupScan> {
+        let mut scan = StartupScan::default();
+        for entry in std::fs::read_dir(&self.workers)? {
+            let path = entry?.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if removed.is_ok() {
+                scan.stray += 1;
+            }
+        }
+        for entry in std::fs::read_dir(&self.artifacts)? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let verdict = match parse_name(&name) {
+                None => Err(&mut scan.stray),
+                Some((_, env, _)) if env != self.env_hash => Err(&mut scan.other_environment),
+                Some((id, _, sum)) => match checksum_of_file(&path) {
+                    Ok(actual) if actual == sum => Ok(id),
+                    _ => Err(&mut scan.corrupted),
+                },
+            };
+            match verdict {
+                Ok(id) => scan.kept.push(FoundArtifact {
+                    id,
+                    len: entry.metadata()?.len(),
+                    path,
+                }),
+                Err(counter) => {
+                    tracing::info!(path = %path.display(), "removing an unusable artifact");
+                    let _ = std::fs::remove_file(&path);
+                    *counter += 1;
+                }
+            }
+        }
+        Ok(scan)
     }
 
     /// Moves a freshly prepared artifact from a worker's folder into the cache, checking that
-    /// it has the length the worker reported.
+    /// it has the length the worker reported. The checksum is computed here, from the file.
     pub fn install(
         &self,
         from: &Path,
         id: &ArtifactId,
         expected_len: u64,
     ) -> Result<PathBuf, PrepareError> {
-        let len = std::fs::metadata(from)
-            .map_err(|e| PrepareError::RenameTmpFile(format!("{}: {e}", from.display())))?
-            .len();
+        let err =
+            |e: std::io::Error| PrepareError::RenameTmpFile(format!("{}: {e}", from.display()));
+        let len = std::fs::metadata(from).map_err(err)?.len();
         if len != expected_len {
             return Err(PrepareError::RenameTmpFile(format!(
                 "{} has {len} bytes, the worker reported {expected_len}",
                 from.display()
             )));
         }
-        let to = self.artifact_path(id);
+        let sum = checksum_of_file(from).map_err(err)?;
+        let to = self.artifacts.join(id.file_name(&self.env_hash, &sum));
         std::fs::rename(from, &to).map_err(|e| {
             PrepareError::RenameTmpFile(format!("{} -> {}: {e}", from.display(), to.display()))
         })?;
         Ok(to)
+    }
+
+    /// Checks a stored artifact against the checksum in its name.
+    pub fn verify(&self, path: &Path) -> bool {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        match name.as_deref().and_then(parse_name) {
+            Some((_, _, sum)) => checksum_of_file(path).is_ok_and(|actual| actual == sum),
+            None => false,
+        }
+    }
+}
+
+/// A prepared artifact in the table.
+#[derive(Clone, Debug)]
+pub struct PreparedArtifact {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub len: u64,
+    /// When it was last used (or prepared, or found at start-up).
+    pub last_used: Instant,
+}
+
+/// A preparation that failed, remembered so that it is not repeated in a tight loop.
+#[derive(Clone, Debug)]
+pub struct FailedPreparation {
+    /// The error.
+    pub error: PrepareError,
+    /// When it last failed.
+    pub last_failed: Instant,
+    /// How many times it failed.
+    pub failures: u32,
+}
+
+/// The state of one artifact.
+#[derive(Debug)]
+pub enum ArtifactState {
+    /// On disk and usable.
+    Prepared(PreparedArtifact),
+    /// A preparation is queued or running.
+    Preparing,
+    /// The last preparation failed.
+    Failed(FailedPreparation),
+}
+
+/// When a failed preparation may be tried again.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Wait this long after a non-deterministic failure before trying again.
+    pub cooldown: Duration,
+    /// Give up after this many failures.
+    pub max_failures: u32,
+}
+
+impl Default for RetryPolicy {
+    /// The reference's policy: 15 minutes, at most 5 attempts.
+    fn default() -> Self {
+        Self {
+            cooldown: Duration::from_secs(15 * 60),
+            max_failures: 5,
+        }
+    }
+}
+
+impl FailedPreparation {
+    /// Whether the preparation may be tried again now. Deterministic failures never are.
+    pub fn may_retry(&self, policy: &RetryPolicy, now: Instant) -> bool {
+        !self.error.is_deterministic()
+            && self.failures < policy.max_failures
+            && now.duration_since(self.last_failed) >= policy.cooldown
+    }
+}
+
+/// Every artifact the host knows of.
+#[derive(Debug, Default)]
+pub struct ArtifactTable {
+    states: HashMap<ArtifactId, ArtifactState>,
+}
+
+impl ArtifactTable {
+    /// A table holding the artifacts a start-up scan kept.
+    pub fn from_scan(kept: &[FoundArtifact]) -> Self {
+        let now = Instant::now();
+        let states = kept
+            .iter()
+            .map(|f| {
+                let state = ArtifactState::Prepared(PreparedArtifact {
+                    path: f.path.clone(),
+                    len: f.len,
+                    last_used: now,
+                });
+                (f.id, state)
+            })
+            .collect();
+        Self { states }
+    }
+
+    /// The state of `id`.
+    pub fn get(&self, id: &ArtifactId) -> Option<&ArtifactState> {
+        self.states.get(id)
+    }
+
+    /// Sets the state of `id`.
+    pub fn set(&mut self, id: ArtifactId, state: ArtifactState) {
+        self.states.insert(id, state);
+    }
+
+    /// Marks `id` used now and returns its path if it is prepared.
+    pub fn touch(&mut self, id: &ArtifactId) -> Option<PathBuf> {
+        match self.states.get_mut(id) {
+            Some(ArtifactState::Prepared(a)) => {
+                a.last_used = Instant::now();
+                Some(a.path.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Forgets `id` and deletes its file if it was prepared (after a runtime-construction
+    /// failure or a checksum mismatch).
+    pub fn remove(&mut self, id: &ArtifactId) {
+        if let Some(ArtifactState::Prepared(a)) = self.states.remove(id) {
+            let _ = std::fs::remove_file(&a.path);
+        }
+    }
+
+    /// Number of prepared artifacts and their total size in bytes.
+    pub fn prepared_size(&self) -> (usize, u64) {
+        self.states
+            .values()
+            .filter_map(|s| match s {
+                ArtifactState::Prepared(a) => Some(a.len),
+                _ => None,
+            })
+            .fold((0, 0), |(n, total), len| (n + 1, total + len))
+    }
+
+    /// Deletes least-recently-used artifacts, only while the total size exceeds `max_total`
+    /// and only those unused for at least `min_unused` (the reference: 10 GiB, 24 hours).
+    /// Returns how many were deleted.
+    pub fn prune(&mut self, max_total: u64, min_unused: Duration, now: Instant) -> usize {
+        let (_, mut total) = self.prepared_size();
+        if total <= max_total {
+            return 0;
+        }
+        let mut candidates: Vec<(Instant, ArtifactId, u64)> = self
+            .states
+            .iter()
+            .filter_map(|(id, s)| match s {
+                ArtifactState::Prepared(a) if now.duration_since(a.last_used) >= min_unused => {
+                    Some((a.last_used, *id, a.len))
+                }
+                _ => None,
+            })
+            .collect();
+        candidates.sort_by_key(|(used, _, _)| *used);
+        let mut removed = 0;
+        for (_, id, len) in candidates {
+            if total <= max_total {
+                break;
+            }
+            self.remove(&id);
+            total -= len;
+            removed += 1;
+        }
+        removed
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pvf_messages::{ExecutorParams, ValidationCode};
+    use pvf_messages::{ExecutorParams, PvfPrepKind, ValidationCode};
 
-    fn id() -> ArtifactId {
-        ArtifactId {
-            code_hash: ValidationCode(vec![1, 2, 3]).hash(),
-            prep_hash: ExecutorParams::default().prep_hash(),
-        }
+    fn id(n: u8) -> ArtifactId {
+        ArtifactId::of(&PvfPrepData::new(
+            ValidationCode(vec![n]),
+            ExecutorParams::default(),
+            PvfPrepKind::Prepare,
+        ))
+    }
+
+    fn install_bytes(cache: &CacheDir, id: &ArtifactId, bytes: &[u8]) -> PathBuf {
+        let src = cache.workers_dir().join(format!("tmp-{}", bytes.len()));
+        std::fs::write(&src, bytes).unwrap();
+        cache.install(&src, id, bytes.len() as u64).unwrap()
     }
 
     #[test]
-    fn install_moves_the_file_and_checks_its_length() {
+    fn install_checks_length_and_names_the_checksum() {
         let root = tempfile::tempdir().unwrap();
         let cache = CacheDir::open(root.path()).unwrap();
         let src = cache.workers_dir().join("artifact");
         std::fs::write(&src, b"abcd").unwrap();
         assert!(matches!(
-            cache.install(&src, &id(), 5),
+            cache.install(&src, &id(1), 5),
             Err(PrepareError::RenameTmpFile(_))
         ));
-        let to = cache.install(&src, &id(), 4).unwrap();
+        let to = cache.install(&src, &id(1), 4).unwrap();
         assert_eq!(std::fs::read(&to).unwrap(), b"abcd");
         assert!(!src.exists());
-        assert!(to.starts_with(root.path()));
+        assert!(
+            to.to_string_lossy()
+                .ends_with(&format!("_{}.pvf", checksum_of(b"abcd")))
+        );
+        assert!(cache.verify(&to));
     }
 
     #[test]
-    fn file_names_differ_by_code_and_params() {
-        let a = id();
-        let mut b = a;
-        b.code_hash = ValidationCode(vec![9]).hash();
-        assert_ne!(a.file_name(), b.file_name());
-        assert!(a.file_name().ends_with(".pvf"));
+    fn startup_keeps_good_artifacts_and_deletes_the_rest() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = CacheDir::open(root.path()).unwrap();
+        let good = install_bytes(&cache, &id(1), b"good artifact");
+        let flipped = install_bytes(&cache, &id(2), b"to be flipped");
+        let mut bytes = std::fs::read(&flipped).unwrap();
+        bytes[3] ^= 1;
+        std::fs::write(&flipped, bytes).unwrap();
+        let other_env = root
+            .path()
+            .join("artifacts")
+            .join(id(3).file_name("0000000000000000", &checksum_of(b"x")));
+        std::fs::write(&other_env, b"x").unwrap();
+        std::fs::write(root.path().join("artifacts/junk.tmp"), b"").unwrap();
+        std::fs::create_dir(cache.workers_dir().join("prepare-old")).unwrap();
+
+        let scan = CacheDir::open(root.path()).unwrap().startup_scan().unwrap();
+        assert_eq!(scan.kept.len(), 1);
+        assert_eq!(scan.kept[0].path, good);
+        assert_eq!(
+            (scan.corrupted, scan.other_environment, scan.stray),
+            (1, 1, 2)
+        );
+        assert!(!flipped.exists() && !other_env.exists());
+        assert_eq!(std::fs::read_dir(cache.workers_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn prune_removes_least_recently_used_only_while_over_size_and_stale() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = CacheDir::open(root.path()).unwrap();
+        let mut table = ArtifactTable::default();
+        let t0 = Instant::now();
+        let mut paths = Vec::new();
+        for n in 0..4u8 {
+            let path = install_bytes(&cache, &id(n), &vec![n; 100 + n as usize]);
+            paths.push(path.clone());
+            table.set(
+                id(n),
+                ArtifactState::Prepared(PreparedArtifact {
+                    path,
+                    len: 100,
+                    last_used: t0 + Duration::from_secs(u64::from(n)),
+                }),
+            );
+        }
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(table.prune(400, Duration::ZERO, later), 0, "not over size");
+        assert_eq!(
+            table.prune(250, Duration::from_secs(60), later),
+            0,
+            "none stale"
+        );
+        assert_eq!(table.prune(250, Duration::from_secs(8), later), 2);
+        assert!(!paths[0].exists() && !paths[1].exists());
+        assert!(paths[2].exists() && paths[3].exists());
+        assert_eq!(table.prepared_size(), (2, 200));
+    }
+
+    #[test]
+    fn only_non_deterministic_failures_are_retried_after_the_cooldown() {
+        let policy = RetryPolicy::default();
+        let t = Instant::now();
+        let failed = |error| FailedPreparation {
+            error,
+            last_failed: t,
+            failures: 1,
+        };
+        let det = failed(PrepareError::Prevalidation("x".into()));
+        let nondet = failed(PrepareError::TimedOut);
+        let after = t + policy.cooldown;
+        assert!(!det.may_retry(&policy, after));
+        assert!(!nondet.may_retry(&policy, t));
+        assert!(nondet.may_retry(&policy, after));
+        let exhausted = FailedPreparation {
+            failures: policy.max_failures,
+            ..nondet
+        };
+        assert!(!exhausted.may_retry(&policy, after));
     }
 }

@@ -1,0 +1,689 @@
+//! The host actor: one task that owns the artifact table, both queues and both worker
+//! pools, and answers every request exactly once.
+//!
+//! Jobs run in their own tasks (spawn a worker if none is idle, send one request, wait with
+//! the wall-clock limit) and report back as [`Event`]s, so the actor itself never waits on a
+//! worker. Retries follow the reference (DESIGN.md §4): only for approval and dispute, once,
+//! and never past the request's execution timeout; a runtime-construction failure deletes
+//! the artifact and prepares it again before the retry.
+
+use super::{
+    Config, WALL_CLOCK_FACTOR,
+    artifacts::{
+        ArtifactId, ArtifactState, ArtifactTable, CacheDir, FailedPreparation, PreparedArtifact,
+    },
+    classify,
+    discovery::WorkerPaths,
+    execute_queue::{ExecuteJob, ExecuteQueue, PendingExecute},
+    prepare_queue::{PrepareJob, PrepareLimits, PrepareQueue},
+    worker::{RequestError, SpawnConfig, WorkerHandle},
+};
+use futures::channel::oneshot;
+use parity_scale_codec::Encode;
+use pvf_messages::{
+    ExecutorParams, Hash, InternalValidationError, PossiblyInvalidError, PrepareError, PvfExecKind,
+    ValidationError,
+    host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
+    protocol::{ExecuteRequest, ExecuteResponse, PrepareRequest, PrepareResponse, WorkerKind},
+};
+use pvf_metrics::{Flavor, Metrics, VerdictClass as MetricsVerdict};
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc;
+
+/// Counters the host keeps for reports (the node's summary table).
+#[derive(Clone, Debug, Default)]
+pub struct HostStats {
+    /// Preparations started.
+    pub preparations: u64,
+    /// Executions whose artifact was already prepared when they arrived.
+    pub cache_hits: u64,
+    /// Execution retries.
+    pub retries: u64,
+    /// Artifacts kept from an earlier run at start-up.
+    pub artifacts_reused_at_startup: u64,
+    /// Artifacts deleted at start-up (other environment, corrupted).
+    pub artifacts_dropped_at_startup: u64,
+}
+
+/// What job tasks report back.
+pub(crate) enum Event {
+    Prepared {
+        id: ArtifactId,
+        worker: Option<WorkerHandle>,
+        outcome: Result<(PathBuf, u64), PrepareError>,
+    },
+    Executed {
+        job: ExecuteJob,
+        worker: Option<(WorkerHandle, Arc<ExecutorParams>)>,
+        outcome: ValidationOutcome,
+    },
+    Retry(PendingExecute),
+}
+
+/// Spawns workers; shared by the job tasks.
+struct Spawner {
+    paths: WorkerPaths,
+    config: SpawnConfig,
+    metrics: Metrics,
+}
+
+fn flavor(kind: WorkerKind) -> Flavor {
+    match kind {
+        WorkerKind::Prepare => Flavor::Prepare,
+        WorkerKind::Execute => Flavor::Execute,
+    }
+}
+
+impl Spawner {
+    async fn spawn(&self, kind: WorkerKind) -> Result<WorkerHandle, ValidationError> {
+        self.metrics.on_worker_spawning(flavor(kind));
+        let worker = WorkerHandle::spawn(kind, self.paths.get(kind), &self.config)
+            .await
+            .map_err(classify::spawn_error)?;
+        self.metrics.on_worker_spawned(flavor(kind));
+        Ok(worker)
+    }
+
+    /// Kills a worker that cannot be reused.
+    async fn discard(&self, mut worker: WorkerHandle) {
+        self.metrics.on_worker_retired(flavor(worker.kind()));
+        worker.kill().await;
+    }
+}
+
+fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
+    use pvf_messages::VerdictClass as V;
+    match outcome.as_ref().map_err(ValidationError::class) {
+        Ok(_) | Err(V::Valid) => MetricsVerdict::Valid,
+        Err(V::Invalid) => MetricsVerdict::Invalid,
+        Err(V::PossiblyInvalid) => MetricsVerdict::PossiblyInvalid,
+        Err(V::Error) => MetricsVerdict::Error,
+    }
+}
+
+fn kind_label(kind: PvfExecKind) -> &'static str {
+    match kind {
+        PvfExecKind::Backing => "backing",
+        PvfExecKind::Approval => "approval",
+        PvfExecKind::Dispute => "dispute",
+    }
+}
+
+pub(crate) struct Actor {
+    config: Config,
+    metrics: Metrics,
+    spawner: Arc<Spawner>,
+    cache: CacheDir,
+    table: ArtifactTable,
+    prepare_queue: PrepareQueue,
+    prepare_idle: Vec<WorkerHandle>,
+    prepare_busy: usize,
+    execute_queue: ExecuteQueue,
+    execute_idle: Vec<(WorkerHandle, Arc<ExecutorParams>)>,
+    execute_busy: usize,
+    waiting_execute: HashMap<ArtifactId, Vec<PendingExecute>>,
+    waiting_precheck: HashMap<ArtifactId, Vec<oneshot::Sender<PrecheckResult>>>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    stats: Arc<std::sync::Mutex<HostStats>>,
+    retrying: usize,
+    retiring: tokio::task::JoinSet<()>,
+    shutting_down: bool,
+}
+
+fn host_shutting_down() -> ValidationError {
+    ValidationError::Internal(InternalValidationError::HostCommunication(
+        "the validation host is shutting down".into(),
+    ))
+}
+
+impl Actor {
+    pub(crate) fn new(
+        config: Config,
+        paths: WorkerPaths,
+        spawn_config: SpawnConfig,
+        cache: CacheDir,
+        table: ArtifactTable,
+        events_tx: mpsc::UnboundedSender<Event>,
+        stats: Arc<std::sync::Mutex<HostStats>>,
+    ) -> Self {
+        let metrics = config.metrics.clone();
+        Self {
+            metrics: metrics.clone(),
+            spawner: Arc::new(Spawner {
+                paths,
+                config: spawn_config,
+                metrics,
+            }),
+            config,
+            cache,
+            table,
+            prepare_queue: PrepareQueue::default(),
+            prepare_idle: Vec::new(),
+            prepare_busy: 0,
+            execute_queue: ExecuteQueue::default(),
+            execute_idle: Vec::new(),
+            execute_busy: 0,
+            waiting_execute: HashMap::new(),
+            waiting_precheck: HashMap::new(),
+            events_tx,
+            stats,
+            retrying: 0,
+            retiring: tokio::task::JoinSet::new(),
+            shutting_down: false,
+        }
+    }
+
+    fn stat(&self, f: impl FnOnce(&mut HostStats)) {
+        f(&mut self.stats.lock().expect("stats lock is never poisoned"));
+    }
+
+    /// Runs until every handle is gone and every request is answered.
+    pub(crate) async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<ToHost>,
+        mut events: mpsc::UnboundedReceiver<Event>,
+    ) {
+        let mut prune = tokio::time::interval(self.config.prune_interval);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let idle = self.prepare_busy == 0 && self.execute_busy == 0 && self.retrying == 0;
+            if self.shutting_down && idle {
+                break;
+            }
+            tokio::select! {
+                req = requests.recv(), if !self.shutting_down => match req {
+                    Some(req) => self.handle_request(req),
+                    None => self.begin_shutdown(),
+                },
+                Some(event) = events.recv() => self.handle_event(event),
+                _ = prune.tick() => self.prune(),
+                Some(_) = self.retiring.join_next(), if !self.retiring.is_empty() => {}
+            }
+            self.schedule();
+            self.publish_gauges();
+        }
+        for worker in std::mem::take(&mut self.prepare_idle) {
+            self.retire(worker);
+        }
+        for (worker, _) in std::mem::take(&mut self.execute_idle) {
+            self.retire(worker);
+        }
+        while self.retiring.join_next().await.is_some() {}
+    }
+
+    fn handle_request(&mut self, req: ToHost) {
+        match req {
+            ToHost::PrecheckPvf { pvf, response } => self.precheck(pvf, response),
+            ToHost::ExecutePvf(req) => self.execute(PendingExecute {
+                req,
+                received: Instant::now(),
+                attempts: 0,
+            }),
+            ToHost::HeadsUp { pvfs } => {
+                for pvf in pvfs {
+                    let id = ArtifactId::of(&pvf);
+                    if self.needs_preparation(&id) {
+                        self.enqueue_prepare(id, pvf, PreparePriority::Normal);
+                    }
+                }
+            }
+            ToHost::UpdateActiveLeaves { active } => {
+                let active: HashSet<Hash> = active.into_iter().collect();
+                for job in self
+                    .execute_queue
+                    .take_expired(Some(&active), Instant::now())
+                {
+                    self.answer(job.pending, Err(ValidationError::ExecutionDeadline));
+                }
+            }
+        }
+    }
+
+    /// Whether `id` is neither prepared, nor preparing, nor failed in a way that forbids a
+    /// new attempt now.
+    fn needs_preparation(&self, id: &ArtifactId) -> bool {
+        match self.table.get(id) {
+            None => true,
+            Some(ArtifactState::Failed(f)) => {
+                f.may_retry(&self.config.prepare_retry, Instant::now())
+            }
+            Some(_) => false,
+        }
+    }
+
+    fn enqueue_prepare(&mut self, id: ArtifactId, pvf: PvfPrepData, priority: PreparePriority) {
+        if !matches!(self.table.get(&id), Some(ArtifactState::Preparing)) {
+            self.table.set(id, ArtifactState::Preparing);
+        }
+        self.metrics.on_prepare_enqueued();
+        self.prepare_queue.push(PrepareJob { id, pvf, priority });
+    }
+
+    fn precheck(&mut self, pvf: PvfPrepData, response: oneshot::Sender<PrecheckResult>) {
+        let id = ArtifactId::of(&pvf);
+        match self.table.get(&id) {
+            Some(ArtifactState::Prepared(_)) => {
+                let _ = response.send(Ok(()));
+            }
+            Some(ArtifactState::Failed(f))
+                if !f.may_retry(&self.config.prepare_retry, Instant::now()) =>
+            {
+                let _ = response.send(Err(f.error.clone()));
+            }
+            Some(ArtifactState::Preparing) => {
+                self.prepare_queue.make_critical(&id);
+                self.waiting_precheck.entry(id).or_default().push(response);
+            }
+            _ => {
+                self.waiting_precheck.entry(id).or_default().push(response);
+                self.enqueue_prepare(id, pvf, PreparePriority::Critical);
+            }
+        }
+    }
+
+    fn execute(&mut self, pending: PendingExecute) {
+        if self.shutting_down {
+            self.answer(pending, Err(host_shutting_down()));
+            return;
+        }
+        let id = ArtifactId::of(&pending.req.pvf);
+        if let Some(artifact) = self.table.touch(&id) {
+            if pending.attempts == 0 {
+                self.stat(|s| s.cache_hits += 1);
+                self.metrics.on_cache_hit();
+            }
+            self.metrics.on_execute_enqueued();
+            self.execute_queue.push(ExecuteJob {
+                pending,
+                id,
+                artifact,
+                queued: Instant::now(),
+            });
+            return;
+        }
+        if pending.attempts == 0 {
+            self.metrics.on_cache_miss();
+        }
+        match self.table.get(&id) {
+            Some(ArtifactState::Failed(f))
+                if !f.may_retry(&self.config.prepare_retry, Instant::now()) =>
+            {
+                let error = ValidationError::Preparation(f.error.clone());
+                self.answer(pending, Err(error));
+            }
+            Some(ArtifactState::Preparing) => {
+                self.prepare_queue.make_critical(&id);
+                self.waiting_execute.entry(id).or_default().push(pending);
+            }
+            _ => {
+                let pvf = pending.req.pvf.clone();
+                self.waiting_execute.entry(id).or_default().push(pending);
+                self.enqueue_prepare(id, pvf, PreparePriority::Critical);
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Prepared {
+                id,
+                worker,
+                outcome,
+            } => {
+                self.prepare_busy -= 1;
+                self.metrics.on_prepare_concluded();
+                if let Some(w) = worker {
+                    self.prepare_idle.push(w);
+                }
+                self.prepared(id, outcome);
+            }
+            Event::Executed {
+                job,
+                worker,
+                outcome,
+            } => {
+                self.execute_busy -= 1;
+                self.metrics.on_execute_finished();
+                if let Some(w) = worker {
+                    self.execute_idle.push(w);
+                }
+                self.executed(job, outcome);
+            }
+            Event::Retry(pending) => {
+                self.retrying -= 1;
+                if self.shutting_down {
+                    self.answer(pending, Err(host_shutting_down()));
+                } else {
+                    self.execute(pending);
+                }
+            }
+        }
+    }
+
+    fn prepared(&mut self, id: ArtifactId, outcome: Result<(PathBuf, u64), PrepareError>) {
+        let prechecks = self.waiting_precheck.remove(&id).unwrap_or_default();
+        let executions = self.waiting_execute.remove(&id).unwrap_or_default();
+        match outcome {
+            Ok((path, len)) => {
+                self.table.set(
+                    id,
+                    ArtifactState::Prepared(PreparedArtifact {
+                        path,
+                        len,
+                        last_used: Instant::now(),
+                    }),
+                );
+                for p in prechecks {
+                    let _ = p.send(Ok(()));
+                }
+                for pending in executions {
+                    self.execute(pending);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(code_hash = %id.code_hash.0.to_hex(), %error, "preparation failed");
+                let failures = match self.table.get(&id) {
+                    Some(ArtifactState::Failed(f)) => f.failures + 1,
+                    _ => 1,
+                };
+                self.table.set(
+                    id,
+                    ArtifactState::Failed(FailedPreparation {
+                        error: error.clone(),
+                        last_failed: Instant::now(),
+                        failures,
+                    }),
+                );
+                for p in prechecks {
+                    let _ = p.send(Err(error.clone()));
+                }
+                for pending in executions {
+                    self.answer(pending, Err(ValidationError::Preparation(error.clone())));
+                }
+            }
+        }
+    }
+
+    /// Whether `pending` may be tried again after `delay`: approval and dispute only, once,
+    /// and never past its execution timeout.
+    fn may_retry(&self, pending: &PendingExecute, delay: Duration) -> bool {
+        pending.req.exec_kind != PvfExecKind::Backing
+            && pending.attempts == 0
+            && !self.shutting_down
+            && pending.received.elapsed() + delay < pending.req.exec_timeout
+    }
+
+    fn executed(&mut self, job: ExecuteJob, outcome: ValidationOutcome) {
+        let mut pending = job.pending;
+        let retry_now = matches!(
+            outcome,
+            Err(ValidationError::PossiblyInvalid(
+                PossiblyInvalidError::RuntimeConstruction(_)
+                    | PossiblyInvalidError::CorruptedArtifact
+            ))
+        );
+        if retry_now {
+            tracing::warn!(artifact = %job.artifact.display(), "artifact unusable: deleting it and preparing again");
+            self.table.remove(&job.id);
+        }
+        let retry_later = matches!(
+            outcome,
+            Err(ValidationError::PossiblyInvalid(
+                PossiblyInvalidError::AmbiguousWorkerDeath
+                    | PossiblyInvalidError::AmbiguousJobDeath(_)
+                    | PossiblyInvalidError::JobError(_)
+            )) | Err(ValidationError::Internal(_))
+        );
+        if retry_now && self.may_retry(&pending, Duration::ZERO) {
+            self.stat(|s| s.retries += 1);
+            self.metrics
+                .on_retry(Flavor::Execute, "runtime-construction");
+            pending.attempts += 1;
+            self.execute(pending);
+            return;
+        }
+        if retry_later && self.may_retry(&pending, self.config.retry_delay) {
+            self.stat(|s| s.retries += 1);
+            self.metrics
+                .on_retry(Flavor::Execute, "worker-or-job-failure");
+            pending.attempts += 1;
+            self.retrying += 1;
+            let events = self.events_tx.clone();
+            let delay = self.config.retry_delay;
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = events.send(Event::Retry(pending));
+            });
+            return;
+        }
+        self.answer(pending, outcome);
+    }
+
+    /// Stops a worker the pool no longer needs, in the background; the actor waits for every
+    /// retiring worker before it finishes.
+    fn retire(&mut self, worker: WorkerHandle) {
+        self.metrics.on_worker_retired(flavor(worker.kind()));
+        self.retiring.spawn(worker.shutdown());
+    }
+
+    /// Publishes queue depths and the cache's size.
+    fn publish_gauges(&self) {
+        let (critical, normal) = self.prepare_queue.depths();
+        self.metrics
+            .set_queue_depth(Flavor::Prepare, "critical", critical);
+        self.metrics
+            .set_queue_depth(Flavor::Prepare, "normal", normal);
+        let depths = self.execute_queue.depths();
+        for (kind, depth) in [
+            PvfExecKind::Dispute,
+            PvfExecKind::Approval,
+            PvfExecKind::Backing,
+        ]
+        .into_iter()
+        .zip(depths)
+        {
+            self.metrics
+                .set_queue_depth(Flavor::Execute, kind_label(kind), depth);
+        }
+        let (count, bytes) = self.table.prepared_size();
+        self.metrics.set_artifact_cache(bytes, count);
+    }
+
+    /// Answers `pending` and records the verdict and the latency.
+    fn answer(&self, pending: PendingExecute, outcome: ValidationOutcome) {
+        self.metrics.on_verdict(verdict_class(&outcome));
+        self.metrics
+            .observe_candidate_latency(pending.received.elapsed());
+        let _ = pending.req.response.send(outcome);
+    }
+
+    fn prune(&mut self) {
+        let removed = self.table.prune(
+            self.config.cache_max_bytes,
+            self.config.cache_min_unused,
+            Instant::now(),
+        );
+        if removed > 0 {
+            tracing::info!(removed, "pruned least-recently-used artifacts");
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        for job in self.execute_queue.drain() {
+            self.answer(job.pending, Err(host_shutting_down()));
+        }
+        for job in self.prepare_queue.drain() {
+            if matches!(self.table.get(&job.id), Some(ArtifactState::Preparing)) {
+                self.table.remove(&job.id);
+            }
+            for p in self.waiting_precheck.remove(&job.id).unwrap_or_default() {
+                let _ = p.send(Err(PrepareError::IoErr(
+                    "the validation host is shutting down".into(),
+                )));
+            }
+            for pending in self.waiting_execute.remove(&job.id).unwrap_or_default() {
+                self.answer(pending, Err(host_shutting_down()));
+            }
+        }
+    }
+
+    /// Starts queued jobs while workers allow.
+    fn schedule(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        let limits = PrepareLimits {
+            soft: self.config.prepare_workers_soft,
+            hard: self
+                .config
+                .prepare_workers_hard
+                .max(self.config.prepare_workers_soft),
+        };
+        while let Some(job) = self.prepare_queue.pop(self.prepare_busy, limits) {
+            let worker = self.prepare_idle.pop();
+            self.prepare_busy += 1;
+            self.stat(|s| s.preparations += 1);
+            self.metrics.on_preparation_started();
+            let spawner = self.spawner.clone();
+            let cache = self.cache.clone();
+            let events = self.events_tx.clone();
+            tokio::spawn(async move {
+                let (worker, outcome) = prepare_job(&spawner, &cache, worker, &job).await;
+                let _ = events.send(Event::Prepared {
+                    id: job.id,
+                    worker,
+                    outcome,
+                });
+            });
+        }
+        while self.prepare_idle.len() + self.prepare_busy > limits.soft {
+            match self.prepare_idle.pop() {
+                Some(w) => self.retire(w),
+                None => break,
+            }
+        }
+        let now = Instant::now();
+        for job in self.execute_queue.take_expired(None, now) {
+            self.answer(job.pending, Err(ValidationError::ExecutionDeadline));
+        }
+        while self.execute_busy < self.config.execute_workers.max(1) {
+            let Some(job) = self.execute_queue.pop() else {
+                break;
+            };
+            let params = &job.pending.req.pvf.executor_params;
+            let worker = match self.execute_idle.iter().position(|(_, p)| p == params) {
+                Some(i) => Some(self.execute_idle.swap_remove(i)),
+                None => {
+                    if self.execute_idle.len() + self.execute_busy >= self.config.execute_workers {
+                        // Retire an idle worker bound to other parameters to make room.
+                        if let Some((w, _)) = self.execute_idle.pop() {
+                            self.retire(w);
+                        }
+                    }
+                    None
+                }
+            };
+            self.execute_busy += 1;
+            let spawner = self.spawner.clone();
+            let events = self.events_tx.clone();
+            tokio::spawn(async move {
+                let (worker, outcome) = execute_job(&spawner, worker, &job).await;
+                let _ = events.send(Event::Executed {
+                    job,
+                    worker,
+                    outcome,
+                });
+            });
+        }
+    }
+}
+
+async fn prepare_job(
+    spawner: &Spawner,
+    cache: &CacheDir,
+    worker: Option<WorkerHandle>,
+    job: &PrepareJob,
+) -> (Option<WorkerHandle>, Result<(PathBuf, u64), PrepareError>) {
+    let mut worker = match worker {
+        Some(w) => w,
+        None => match spawner.spawn(WorkerKind::Prepare).await {
+            Ok(w) => w,
+            Err(e) => return (None, Err(PrepareError::WorkerFailed(e.to_string()))),
+        },
+    };
+    let pvf = &job.pvf;
+    let req = PrepareRequest {
+        code: pvf.code.0.clone(),
+        executor_params: (*pvf.executor_params).clone(),
+        kind: pvf.prep_kind,
+        cpu_timeout_ms: pvf.prep_timeout.as_millis() as u64,
+    };
+    let answer: Result<PrepareResponse, RequestError> = worker
+        .request(&req, pvf.prep_timeout * WALL_CLOCK_FACTOR)
+        .await;
+    let keep = answer.is_ok();
+    let outcome = classify::prepare_outcome(answer).and_then(|ok| {
+        let metrics = &spawner.metrics;
+        metrics.observe_preparation_time(Duration::from_nanos(ok.cpu_time_ns));
+        metrics.observe_preparation_max_rss(ok.memory.max_rss_bytes);
+        metrics.observe_preparation_peak_tracked_allocation(ok.memory.peak_tracked_bytes);
+        let from = worker.dir().join(&ok.artifact_file);
+        let path = cache.install(&from, &job.id, ok.artifact_len)?;
+        Ok((path, ok.artifact_len))
+    });
+    if keep {
+        (Some(worker), outcome)
+    } else {
+        spawner.discard(worker).await;
+        (None, outcome)
+    }
+}
+
+async fn execute_job(
+    spawner: &Spawner,
+    worker: Option<(WorkerHandle, Arc<ExecutorParams>)>,
+    job: &ExecuteJob,
+) -> (
+    Option<(WorkerHandle, Arc<ExecutorParams>)>,
+    ValidationOutcome,
+) {
+    let req = &job.pending.req;
+    spawner
+        .metrics
+        .observe_execution_queued_time(job.queued.elapsed());
+    let (mut worker, params) = match worker {
+        Some(w) => w,
+        None => match spawner.spawn(WorkerKind::Execute).await {
+            Ok(w) => (w, req.pvf.executor_params.clone()),
+            Err(e) => return (None, Err(e)),
+        },
+    };
+    let wire = ExecuteRequest {
+        artifact_path: job.artifact.to_string_lossy().into_owned(),
+        params: req.params.encode(),
+        executor_params: (*params).clone(),
+        cpu_timeout_ms: req.exec_timeout.as_millis() as u64,
+    };
+    let answer: Result<ExecuteResponse, RequestError> = worker
+        .request(&wire, req.exec_timeout * WALL_CLOCK_FACTOR)
+        .await;
+    let keep = answer.is_ok();
+    let outcome = classify::execute_outcome(answer).map(|e| {
+        spawner
+            .metrics
+            .observe_execution_time(Duration::from_nanos(e.cpu_time_ns));
+        e.result
+    });
+    if keep {
+        (Some((worker, params)), outcome)
+    } else {
+        spawner.discard(worker).await;
+        (None, outcome)
+    }
+}
