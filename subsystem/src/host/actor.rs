@@ -58,7 +58,7 @@ pub(crate) enum Event {
         outcome: Result<(PathBuf, u64), PrepareError>,
     },
     Executed {
-        job: ExecuteJob,
+        job: Box<ExecuteJob>,
         worker: Option<(WorkerHandle, Arc<ExecutorParams>)>,
         outcome: ValidationOutcome,
     },
@@ -70,6 +70,7 @@ struct Spawner {
     paths: WorkerPaths,
     config: SpawnConfig,
     metrics: Metrics,
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 fn flavor(kind: WorkerKind) -> Flavor {
@@ -87,6 +88,13 @@ impl Spawner {
             .map_err(classify::spawn_error)?;
         self.metrics.on_worker_spawned(flavor(kind));
         Ok(worker)
+    }
+
+    /// Resolves once the host begins to shut down: running jobs are then abandoned, their
+    /// workers killed, and their requests answered as interrupted by the shutdown.
+    async fn stopping(&self) {
+        let mut stop = self.stop.clone();
+        let _ = stop.wait_for(|stopping| *stopping).await;
     }
 
     /// Kills a worker that cannot be reused.
@@ -116,6 +124,7 @@ fn kind_label(kind: PvfExecKind) -> &'static str {
 
 pub(crate) struct Actor {
     config: Config,
+    stop: tokio::sync::watch::Sender<bool>,
     metrics: Metrics,
     spawner: Arc<Spawner>,
     cache: CacheDir,
@@ -152,12 +161,15 @@ impl Actor {
         stats: Arc<std::sync::Mutex<HostStats>>,
     ) -> Self {
         let metrics = config.metrics.clone();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
         Self {
+            stop,
             metrics: metrics.clone(),
             spawner: Arc::new(Spawner {
                 paths,
                 config: spawn_config,
                 metrics,
+                stop: stop_rx,
             }),
             config,
             cache,
@@ -352,7 +364,7 @@ impl Actor {
                 if let Some(w) = worker {
                     self.execute_idle.push(w);
                 }
-                self.executed(job, outcome);
+                self.executed(*job, outcome);
             }
             Event::Retry(pending) => {
                 self.retrying -= 1;
@@ -515,6 +527,7 @@ impl Actor {
 
     fn begin_shutdown(&mut self) {
         self.shutting_down = true;
+        let _ = self.stop.send(true);
         for job in self.execute_queue.drain() {
             self.answer(job.pending, Err(host_shutting_down()));
         }
@@ -595,7 +608,7 @@ impl Actor {
             tokio::spawn(async move {
                 let (worker, outcome) = execute_job(&spawner, worker, &job).await;
                 let _ = events.send(Event::Executed {
-                    job,
+                    job: Box::new(job),
                     worker,
                     outcome,
                 });
@@ -624,9 +637,15 @@ async fn prepare_job(
         kind: pvf.prep_kind,
         cpu_timeout_ms: pvf.prep_timeout.as_millis() as u64,
     };
-    let answer: Result<PrepareResponse, RequestError> = worker
-        .request(&req, pvf.prep_timeout * WALL_CLOCK_FACTOR)
-        .await;
+    let answer: Option<Result<PrepareResponse, RequestError>> = tokio::select! {
+        answer = worker.request(&req, pvf.prep_timeout * WALL_CLOCK_FACTOR) => Some(answer),
+        () = spawner.stopping() => None,
+    };
+    let Some(answer) = answer else {
+        spawner.discard(worker).await;
+        let error = PrepareError::IoErr("the validation host is shutting down".into());
+        return (None, Err(error));
+    };
     let keep = answer.is_ok();
     let outcome = classify::prepare_outcome(answer).and_then(|ok| {
         let metrics = &spawner.metrics;
@@ -670,9 +689,14 @@ async fn execute_job(
         executor_params: (*params).clone(),
         cpu_timeout_ms: req.exec_timeout.as_millis() as u64,
     };
-    let answer: Result<ExecuteResponse, RequestError> = worker
-        .request(&wire, req.exec_timeout * WALL_CLOCK_FACTOR)
-        .await;
+    let answer: Option<Result<ExecuteResponse, RequestError>> = tokio::select! {
+        answer = worker.request(&wire, req.exec_timeout * WALL_CLOCK_FACTOR) => Some(answer),
+        () = spawner.stopping() => None,
+    };
+    let Some(answer) = answer else {
+        spawner.discard(worker).await;
+        return (None, Err(host_shutting_down()));
+    };
     let keep = answer.is_ok();
     let outcome = classify::execute_outcome(answer).map(|e| {
         spawner

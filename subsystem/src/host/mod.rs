@@ -81,9 +81,11 @@ impl Default for Config {
 const REQUEST_CHANNEL_CAPACITY: usize = 1024;
 
 /// Starts the host: finds the workers, opens the cache (deleting what this environment
-/// cannot use), and returns the handle and the future that runs the host. The future ends
-/// once every handle is dropped and every request has been answered, with all workers
-/// stopped. Fails with an actionable message if the workers or the cache are unusable.
+/// cannot use), and returns the handle and the future that runs the host. Once every handle
+/// is dropped the host shuts down: queued and running requests are answered with an internal
+/// "shutting down" error (never a verdict), running jobs' workers are killed, idle workers
+/// stopped, and then the future ends. Fails with an actionable message if the workers or the
+/// cache are unusable.
 pub fn start(
     config: Config,
 ) -> Result<(ValidationHost, impl Future<Output = ()> + Send + 'static), ValidationError> {
