@@ -15,6 +15,7 @@
 //!   deterministic (may count against a candidate) or a local fault (may not).
 //! - [`version`]: the version and build id that node and workers compare at spawn.
 
+pub mod candidate_validation;
 pub mod error;
 pub mod executor_params;
 pub mod frame;
