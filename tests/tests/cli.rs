@@ -266,23 +266,6 @@ fn bad_arguments_exit_2_with_a_hint() {
 }
 
 #[test]
-fn run_completes_the_embedded_workload() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = pvf_node(dir.path(), &["run", "--blocks", "3"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("6 candidates, 6 with the expected verdict"),
-        "{stdout}"
-    );
-}
-
-#[test]
 fn versions_are_printed() {
     for bin in ["pvf-node", "pvf-prepare-worker", "pvf-execute-worker"] {
         let out = Command::new(pvf_tests::binary(bin))

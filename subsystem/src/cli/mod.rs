@@ -36,7 +36,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the embedded default workload (adder chain, invalid blocks, a halting PVF, malformed code).
+    /// Run the node on a workload (default: the embedded one) and print a summary.
     Run(run::RunArgs),
     /// Prepare (compile) a PVF into an artifact and report what it cost.
     Prepare(prepare::PrepareArgs),
@@ -66,6 +66,10 @@ impl HostArgs {
     }
 }
 
+/// Warnings and errors, except orchestra's own warning that the overseer terminates because a
+/// subsystem ended: that is how `pvf-node run` stops once its workload is done.
+const DEFAULT_LOG_FILTER: &str = "warn,pvf_subsystem::overseer=error";
+
 /// Parses the command line, runs it and returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,7 +77,7 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PVF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -1,209 +1,229 @@
-//! `pvf-node run`: the embedded default workload.
-//!
-//! A first, sequential version: it prepares the embedded PVFs through a prepare worker,
-//! validates a handful of candidates through one long-lived execute worker, and checks every
-//! verdict against the one expected. The host issue replaces it with the overseer-driven
-//! workload (queues, pools, metrics).
+//! `pvf-node run`: an overseer with candidate validation, the runtime-API stand-in and the
+//! workload driver, on a workload (the embedded default or `--workload FILE`), ending with a
+//! summary table.
 
-use super::{EXIT_OTHER, EXIT_VALID, HostArgs, report::Verdict};
-use crate::host::{self, Host, Validated};
-use clap::Args;
-use parity_scale_codec::Encode;
-use pvf_messages::{
-    BlockData, ExecutorParams, Hash, HeadData, PvfPrepKind, ValidationCode, ValidationError,
-    ValidationParams, VerdictClass, protocol::WorkerKind,
+use super::{EXIT_OTHER, EXIT_VALID, HostArgs};
+use crate::{
+    candidate_validation::{self, CandidateValidationDummy, CandidateValidationSubsystem},
+    host,
+    overseer::{TokioSpawner, build_overseer},
+    runtime_api::{RuntimeApiStore, RuntimeApiSubsystem},
+    workload::{
+        WorkloadSpec, default_workload,
+        driver::{self, WorkloadDriver},
+        summary::{self, Counters},
+    },
 };
-use pvf_test_pvfs::adder_chain;
-use std::{path::Path, time::Duration, time::Instant};
+use clap::Args;
+use futures::channel::oneshot;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 /// Arguments of `pvf-node run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Number of valid adder blocks to validate.
-    #[arg(long, default_value_t = 5)]
+    /// A workload file (JSON; see `--print-default-workload` for the format). Default: the
+    /// embedded workload.
+    #[arg(long, value_name = "FILE")]
+    pub workload: Option<PathBuf>,
+    /// Print the embedded default workload as JSON and exit.
+    #[arg(long)]
+    pub print_default_workload: bool,
+    /// Length of the adder chain in the embedded workload.
+    #[arg(long, default_value_t = 12)]
     pub blocks: u32,
+    /// Run as a collator: the dummy takes the candidate-validation slot, no worker is spawned
+    /// and every request is dropped.
+    #[arg(long)]
+    pub collator: bool,
+    /// Execute workers.
+    #[arg(long, default_value_t = 2)]
+    pub execute_workers: usize,
+    /// Prepare workers for normal-priority work.
+    #[arg(long, default_value_t = 1)]
+    pub prepare_workers_soft: usize,
+    /// Prepare workers when critical work waits.
+    #[arg(long, default_value_t = 2)]
+    pub prepare_workers_hard: usize,
+    /// Port of the Prometheus endpoint (`/metrics`); 0 picks a free one.
+    #[arg(long, default_value_t = 9615)]
+    pub prometheus_port: u16,
+    /// Listen on all interfaces instead of loopback only.
+    #[arg(long)]
+    pub prometheus_external: bool,
+    /// Do not serve Prometheus metrics.
+    #[arg(long)]
+    pub no_prometheus: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub host: HostArgs,
 }
 
-struct Row {
-    name: String,
-    expected: VerdictClass,
-    verdict: Verdict,
-}
-
-/// Runs the embedded default workload and prints one row per candidate.
+/// Runs `pvf-node run`.
 pub async fn run(args: RunArgs) -> u8 {
-    let host = match Host::new(&args.host.config()) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("pvf-node: {e}");
-            return EXIT_OTHER;
+    if args.print_default_workload {
+        match serde_json::to_string_pretty(&default_workload(args.blocks)) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("pvf-node: {e}");
+                return EXIT_OTHER;
+            }
         }
-    };
-    let params = ExecutorParams::default();
-    let timeout = params.exec_timeout(pvf_messages::PvfExecKind::Backing);
-    let mut rows = Vec::new();
-
-    eprintln!(
-        "preparing the embedded PVFs through {}",
-        host.workers().prepare.display()
-    );
-    let adder = ValidationCode(pvf_test_pvfs::adder().to_vec());
-    let halt = ValidationCode(pvf_test_pvfs::halt().to_vec());
-    let malformed = ValidationCode(pvf_test_pvfs::hostile::malformed());
-    let mut prepared = Vec::new();
-    for (name, code) in [
-        ("adder", &adder),
-        ("halt", &halt),
-        ("malformed", &malformed),
-    ] {
-        let start = Instant::now();
-        let outcome = host.prepare(code, &params, PvfPrepKind::Prepare).await;
-        match &outcome {
-            Ok(p) => eprintln!(
-                "  {name}: {} bytes of Wasm -> {} bytes of artifact, cpu {:.0} ms",
-                code.0.len(),
-                p.len,
-                p.cpu_time.as_secs_f64() * 1e3
-            ),
-            Err(e) => eprintln!("  {name}: {e}"),
-        }
-        prepared.push((name, outcome.map(|p| p.path), start.elapsed()));
+        return EXIT_VALID;
     }
-
-    let mut worker = match host.spawn(WorkerKind::Execute).await {
+    let workload = match &args.workload {
+        Some(path) => WorkloadSpec::load(path),
+        None => default_workload(args.blocks).resolve(std::path::Path::new(".")),
+    };
+    let workload = match workload {
         Ok(w) => w,
         Err(e) => {
             eprintln!("pvf-node: {e}");
             return EXIT_OTHER;
         }
     };
-    let mut execute =
-        async |name: String, expected, artifact: &Path, parent: Vec<u8>, block: Vec<u8>| {
-            let vp = ValidationParams {
-                parent_head: HeadData(parent),
-                block_data: BlockData(block),
-                relay_parent_number: 1,
-                relay_parent_storage_root: Hash::default(),
-            };
-            let start = Instant::now();
-            let outcome = host::execute_on(&mut worker, artifact, &vp, &params, timeout)
-                .await
-                .map(|e| Validated {
-                    result: e.result,
-                    cpu_time: Duration::from_nanos(e.cpu_time_ns),
-                    wall_time: start.elapsed(),
-                });
-            Row {
-                name,
-                expected,
-                verdict: Verdict::new(&outcome, start.elapsed()),
-            }
+    let metrics = pvf_metrics::Metrics::new();
+    let _server = if args.no_prometheus {
+        None
+    } else {
+        let ip = if args.prometheus_external {
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            Ipv4Addr::LOCALHOST
         };
-
-    match &prepared[0].1 {
-        Ok(adder_artifact) => {
-            let mut head = adder_chain::genesis_head();
-            let mut state = 0u64;
-            for n in 1..=args.blocks {
-                let block = adder_chain::BlockData {
-                    state,
-                    add: u64::from(n),
-                };
-                let row = execute(
-                    format!("adder block {n}"),
-                    VerdictClass::Valid,
-                    adder_artifact,
-                    head.encode(),
-                    block.encode(),
-                )
-                .await;
-                head = adder_chain::next_head(&head, &block);
-                state = state.wrapping_add(u64::from(n));
-                rows.push(row);
+        match pvf_metrics::serve(
+            metrics.clone(),
+            SocketAddr::from((ip, args.prometheus_port)),
+        )
+        .await
+        {
+            Ok((addr, task)) => {
+                eprintln!("metrics on http://{addr}/metrics");
+                Some(AbortOnDrop(task))
             }
-            let wrong = adder_chain::BlockData {
-                state: state ^ 1,
-                add: 1,
-            };
-            rows.push(
-                execute(
-                    "adder block with a state not matching its parent".into(),
-                    VerdictClass::Invalid,
-                    adder_artifact,
-                    head.encode(),
-                    wrong.encode(),
-                )
-                .await,
-            );
+            Err(e) => {
+                eprintln!(
+                    "pvf-node: cannot serve metrics on port {}: {e} (choose another with --prometheus-port, or --no-prometheus)",
+                    args.prometheus_port
+                );
+                return EXIT_OTHER;
+            }
         }
-        Err(e) => eprintln!("pvf-node: the adder did not prepare: {e}"),
-    }
-    match &prepared[1].1 {
-        Ok(halt_artifact) => rows.push(
-            execute(
-                "halting PVF (times out)".into(),
-                VerdictClass::Invalid,
-                halt_artifact,
-                Vec::new(),
-                Vec::new(),
-            )
-            .await,
-        ),
-        Err(e) => eprintln!("pvf-node: the halting PVF did not prepare: {e}"),
-    }
-    let (_, malformed_outcome, wall) = &prepared[2];
-    let malformed_outcome: Result<Validated, ValidationError> = match malformed_outcome {
-        Ok(_) => Err(ValidationError::Internal(
-            pvf_messages::InternalValidationError::Io("malformed code was prepared".into()),
-        )),
-        Err(e) => Err(e.clone()),
     };
-    rows.push(Row {
-        name: "malformed Wasm (preparation error)".into(),
-        expected: VerdictClass::Invalid,
-        verdict: Verdict::new(&malformed_outcome, *wall),
-    });
-    worker.shutdown().await;
-    print_table(&rows)
-}
 
-fn print_table(rows: &[Row]) -> u8 {
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    let mut unexpected = 0;
-    println!(
-        "{:width$}  {:8}  {:>9}  detail",
-        "candidate", "verdict", "wall ms"
-    );
-    for r in rows {
-        let ok = r.verdict.verdict == r.expected.as_str();
-        unexpected += usize::from(!ok);
-        let detail = match &r.verdict.head_data {
-            Some(head) => format!("head 0x{}…", &head[..head.len().min(16)]),
-            None => r.verdict.reason.clone().unwrap_or_default(),
-        };
-        println!(
-            "{:width$}  {:8}  {:>9.1}  {detail}{}",
-            r.name,
-            r.verdict.verdict,
-            r.verdict.wall_time_ms,
-            if ok {
-                String::new()
-            } else {
-                format!("  (UNEXPECTED: wanted {})", r.expected.as_str())
-            }
-        );
+    let store = RuntimeApiStore::new();
+    for (_, code) in &workload.pvfs {
+        store.insert_code(code.clone());
     }
-    println!(
-        "{} candidates, {} with the expected verdict",
-        rows.len(),
-        rows.len() - unexpected
+    let candidates = workload.candidates.len();
+    let (outcomes_tx, outcomes_rx) = oneshot::channel();
+    let driver = WorkloadDriver::new(workload, outcomes_tx, driver::progress_bar(candidates));
+    let started = Instant::now();
+
+    let (host, host_running) = if args.collator {
+        (None, None)
+    } else {
+        let config = host::Config {
+            workers_path: args.host.workers_path.clone(),
+            cache_path: args.host.cache_path.clone(),
+            prepare_workers_soft: args.prepare_workers_soft,
+            prepare_workers_hard: args.prepare_workers_hard,
+            execute_workers: args.execute_workers,
+            metrics: metrics.clone(),
+            ..host::Config::default()
+        };
+        match host::start(config) {
+            Ok((handle, running)) => {
+                let stats = handle.stats();
+                eprintln!(
+                    "validating {candidates} candidates with {} execute workers ({} artifacts reused from the last run, {} dropped)",
+                    args.execute_workers,
+                    stats.artifacts_reused_at_startup,
+                    stats.artifacts_dropped_at_startup
+                );
+                (Some(handle), Some(tokio::spawn(running)))
+            }
+            Err(e) => {
+                eprintln!("pvf-node: {e}");
+                return EXIT_OTHER;
+            }
+        }
+    };
+    let spawner = TokioSpawner::current();
+    let built = match &host {
+        Some(h) => build_overseer(
+            CandidateValidationSubsystem::new(h.clone(), candidate_validation::Config::default()),
+            RuntimeApiSubsystem::new(store),
+            driver,
+            spawner,
+        ),
+        None => build_overseer(
+            CandidateValidationDummy,
+            RuntimeApiSubsystem::new(store),
+            driver,
+            spawner,
+        ),
+    };
+    let (overseer, mut handle) = match built {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pvf-node: cannot build the overseer: {e}");
+            return EXIT_OTHER;
+        }
+    };
+    let overseer_running = tokio::spawn(overseer.run());
+    handle.active_leaves(vec![driver::RELAY_PARENT]).await;
+    let outcomes = outcomes_rx.await.unwrap_or_default();
+    if tokio::time::timeout(driver::STOP_GRACE, overseer_running)
+        .await
+        .is_err()
+    {
+        eprintln!("pvf-node: the overseer did not stop in time");
+    }
+    let counters = host
+        .map(|h| {
+            let s = h.stats();
+            Counters {
+                preparations: s.preparations,
+                cache_hits: s.cache_hits,
+                retries: s.retries,
+                reused_at_startup: s.artifacts_reused_at_startup,
+            }
+        })
+        .unwrap_or_default();
+    if let Some(running) = host_running
+        && tokio::time::timeout(Duration::from_secs(15), running)
+            .await
+            .is_err()
+    {
+        eprintln!("pvf-node: the validation host did not stop in time");
+    }
+    print!(
+        "{}",
+        summary::render(&outcomes, &counters, started.elapsed())
     );
-    if unexpected == 0 {
+    if args.collator {
+        println!(
+            "collator mode: no worker was started; {} requests were dropped by the dummy subsystem",
+            outcomes.len()
+        );
+        return EXIT_VALID;
+    }
+    if outcomes.len() == candidates && summary::unexpected(&outcomes) == 0 {
         EXIT_VALID
     } else {
         EXIT_OTHER
+    }
+}
+
+/// Stops the metrics server when the run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

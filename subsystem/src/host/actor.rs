@@ -44,7 +44,7 @@ pub struct HostStats {
     pub cache_hits: u64,
     /// Execution retries.
     pub retries: u64,
-    /// Artifacts kept from an earlier run at start-up.
+    /// Artifacts (and recorded deterministic failures) kept from an earlier run at start-up.
     pub artifacts_reused_at_startup: u64,
     /// Artifacts deleted at start-up (other environment, corrupted).
     pub artifacts_dropped_at_startup: u64,
@@ -231,11 +231,20 @@ impl Actor {
     fn handle_request(&mut self, req: ToHost) {
         match req {
             ToHost::PrecheckPvf { pvf, response } => self.precheck(pvf, response),
-            ToHost::ExecutePvf(req) => self.execute(PendingExecute {
-                req,
-                received: Instant::now(),
-                attempts: 0,
-            }),
+            ToHost::ExecutePvf(req) => {
+                let id = ArtifactId::of(&req.pvf);
+                if matches!(self.table.get(&id), Some(ArtifactState::Prepared(_))) {
+                    self.stat(|s| s.cache_hits += 1);
+                    self.metrics.on_cache_hit();
+                } else {
+                    self.metrics.on_cache_miss();
+                }
+                self.execute(PendingExecute {
+                    req,
+                    received: Instant::now(),
+                    attempts: 0,
+                });
+            }
             ToHost::HeadsUp { pvfs } => {
                 for pvf in pvfs {
                     let id = ArtifactId::of(&pvf);
@@ -305,10 +314,6 @@ impl Actor {
         }
         let id = ArtifactId::of(&pending.req.pvf);
         if let Some(artifact) = self.table.touch(&id) {
-            if pending.attempts == 0 {
-                self.stat(|s| s.cache_hits += 1);
-                self.metrics.on_cache_hit();
-            }
             self.metrics.on_execute_enqueued();
             self.execute_queue.push(ExecuteJob {
                 pending,
@@ -317,9 +322,6 @@ impl Actor {
                 queued: Instant::now(),
             });
             return;
-        }
-        if pending.attempts == 0 {
-            self.metrics.on_cache_miss();
         }
         match self.table.get(&id) {
             Some(ArtifactState::Failed(f))
@@ -398,7 +400,15 @@ impl Actor {
                 }
             }
             Err(error) => {
-                tracing::warn!(code_hash = %id.code_hash.0.to_hex(), %error, "preparation failed");
+                if let Err(e) = self.cache.record_failure(&id, &error) {
+                    tracing::warn!(%e, "cannot record a failed preparation in the cache");
+                }
+                let code_hash = id.code_hash.0.to_hex();
+                if error.is_deterministic() {
+                    tracing::info!(%code_hash, %error, "the PVF failed to prepare");
+                } else {
+                    tracing::warn!(%code_hash, %error, "preparation failed (local fault)");
+                }
                 let failures = match self.table.get(&id) {
                     Some(ArtifactState::Failed(f)) => f.failures + 1,
                     _ => 1,

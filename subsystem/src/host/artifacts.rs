@@ -10,6 +10,7 @@
 //!   file. Anything left there at start-up is from a previous run and is removed.
 
 use super::env;
+use parity_scale_codec::{DecodeAll, Encode};
 use pvf_messages::{Hash, PrepParamsHash, PrepareError, ValidationCodeHash, host::PvfPrepData};
 use std::{
     collections::HashMap,
@@ -42,6 +43,14 @@ impl ArtifactId {
             self.prep_hash.0.to_hex(),
         )
     }
+
+    fn failure_name(&self, env_hash: &str, checksum: &str) -> String {
+        format!(
+            "{}_{}_{env_hash}_{checksum}.failed",
+            self.code_hash.0.to_hex(),
+            self.prep_hash.0.to_hex(),
+        )
+    }
 }
 
 /// 16 hex digits of blake3 over `bytes`: the checksum in artifact names.
@@ -61,22 +70,32 @@ fn parse_hash(s: &str) -> Option<Hash> {
     Some(Hash(out))
 }
 
-/// The parts of an artifact's file name.
-fn parse_name(name: &str) -> Option<(ArtifactId, &str, &str)> {
-    let stem = name.strip_suffix(".pvf")?;
+/// What a file in `artifacts/` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Record {
+    /// A prepared artifact (`.pvf`).
+    Artifact,
+    /// The SCALE-encoded deterministic error of a failed preparation (`.failed`).
+    Failure,
+}
+
+/// The parts of a file name in `artifacts/`: id, environment hash, checksum, kind.
+fn parse_name(name: &str) -> Option<(ArtifactId, &str, &str, Record)> {
+    let (stem, record) = match (name.strip_suffix(".pvf"), name.strip_suffix(".failed")) {
+        (Some(stem), _) => (stem, Record::Artifact),
+        (_, Some(stem)) => (stem, Record::Failure),
+        _ => return None,
+    };
     let mut parts = stem.split('_');
     let (code, prep, env, sum) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
         return None;
     }
-    Some((
-        ArtifactId {
-            code_hash: ValidationCodeHash(parse_hash(code)?),
-            prep_hash: PrepParamsHash(parse_hash(prep)?),
-        },
-        env,
-        sum,
-    ))
+    let id = ArtifactId {
+        code_hash: ValidationCodeHash(parse_hash(code)?),
+        prep_hash: PrepParamsHash(parse_hash(prep)?),
+    };
+    Some((id, env, sum, record))
 }
 
 /// The default cache folder: `$XDG_CACHE_HOME/pvf-host`, else `~/.cache/pvf-host`, else a
@@ -106,6 +125,8 @@ pub struct FoundArtifact {
 pub struct StartupScan {
     /// Artifacts of this environment whose checksum matched: usable at once.
     pub kept: Vec<FoundArtifact>,
+    /// Deterministic preparation failures of this environment: not tried again.
+    pub failed: Vec<(ArtifactId, PrepareError)>,
     /// Artifacts of another environment, deleted.
     pub other_environment: usize,
     /// Artifacts whose content did not match their checksum, deleted.
@@ -168,14 +189,24 @@ impl CacheDir {
             let name = entry.file_name().to_string_lossy().into_owned();
             let verdict = match parse_name(&name) {
                 None => Err(&mut scan.stray),
-                Some((_, env, _)) if env != self.env_hash => Err(&mut scan.other_environment),
-                Some((id, _, sum)) => match checksum_of_file(&path) {
-                    Ok(actual) if actual == sum => Ok(id),
+                Some((_, env, _, _)) if env != self.env_hash => Err(&mut scan.other_environment),
+                Some((id, _, sum, Record::Artifact)) => match checksum_of_file(&path) {
+                    Ok(actual) if actual == sum => Ok((id, None)),
+                    _ => Err(&mut scan.corrupted),
+                },
+                Some((id, _, sum, Record::Failure)) => match std::fs::read(&path) {
+                    Ok(bytes) if checksum_of(&bytes) == sum => {
+                        match PrepareError::decode_all(&mut &bytes[..]) {
+                            Ok(error) if error.is_deterministic() => Ok((id, Some(error))),
+                            _ => Err(&mut scan.corrupted),
+                        }
+                    }
                     _ => Err(&mut scan.corrupted),
                 },
             };
             match verdict {
-                Ok(id) => scan.kept.push(FoundArtifact {
+                Ok((id, Some(error))) => scan.failed.push((id, error)),
+                Ok((id, None)) => scan.kept.push(FoundArtifact {
                     id,
                     len: entry.metadata()?.len(),
                     path,
@@ -215,12 +246,30 @@ impl CacheDir {
         Ok(to)
     }
 
+    /// Records a deterministic preparation failure, so that a restart does not prepare the
+    /// same code again only to fail the same way. Other failures are not recorded.
+    pub fn record_failure(&self, id: &ArtifactId, error: &PrepareError) -> std::io::Result<()> {
+        if !error.is_deterministic() {
+            return Ok(());
+        }
+        let bytes = error.encode();
+        let to = self
+            .artifacts
+            .join(id.failure_name(&self.env_hash, &checksum_of(&bytes)));
+        let tmp = tempfile::NamedTempFile::new_in(&self.workers)?;
+        std::fs::write(tmp.path(), &bytes)?;
+        tmp.persist(&to).map_err(|e| e.error)?;
+        Ok(())
+    }
+
     /// Checks a stored artifact against the checksum in its name.
     pub fn verify(&self, path: &Path) -> bool {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         match name.as_deref().and_then(parse_name) {
-            Some((_, _, sum)) => checksum_of_file(path).is_ok_and(|actual| actual == sum),
-            None => false,
+            Some((_, _, sum, Record::Artifact)) => {
+                checksum_of_file(path).is_ok_and(|actual| actual == sum)
+            }
+            _ => false,
         }
     }
 }
@@ -293,21 +342,28 @@ pub struct ArtifactTable {
 }
 
 impl ArtifactTable {
-    /// A table holding the artifacts a start-up scan kept.
-    pub fn from_scan(kept: &[FoundArtifact]) -> Self {
+    /// A table holding what a start-up scan kept: artifacts and deterministic failures.
+    pub fn from_scan(scan: &StartupScan) -> Self {
         let now = Instant::now();
-        let states = kept
-            .iter()
-            .map(|f| {
-                let state = ArtifactState::Prepared(PreparedArtifact {
-                    path: f.path.clone(),
-                    len: f.len,
-                    last_used: now,
-                });
-                (f.id, state)
-            })
-            .collect();
-        Self { states }
+        let prepared = scan.kept.iter().map(|f| {
+            let state = ArtifactState::Prepared(PreparedArtifact {
+                path: f.path.clone(),
+                len: f.len,
+                last_used: now,
+            });
+            (f.id, state)
+        });
+        let failed = scan.failed.iter().map(|(id, error)| {
+            let state = ArtifactState::Failed(FailedPreparation {
+                error: error.clone(),
+                last_failed: now,
+                failures: 1,
+            });
+            (*id, state)
+        });
+        Self {
+            states: prepared.chain(failed).collect(),
+        }
     }
 
     /// The state of `id`.
@@ -447,6 +503,22 @@ mod tests {
         );
         assert!(!flipped.exists() && !other_env.exists());
         assert_eq!(std::fs::read_dir(cache.workers_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn deterministic_failures_survive_a_restart_and_others_do_not() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = CacheDir::open(root.path()).unwrap();
+        let det = PrepareError::Prevalidation("not Wasm".into());
+        cache.record_failure(&id(1), &det).unwrap();
+        cache
+            .record_failure(&id(2), &PrepareError::TimedOut)
+            .unwrap();
+        let scan = cache.startup_scan().unwrap();
+        assert_eq!(scan.failed, vec![(id(1), det)]);
+        let table = ArtifactTable::from_scan(&scan);
+        assert!(matches!(table.get(&id(1)), Some(ArtifactState::Failed(_))));
+        assert!(table.get(&id(2)).is_none());
     }
 
     #[test]

@@ -109,12 +109,12 @@ pub fn start(
         "opened the artifact cache"
     );
     let stats = HostStats {
-        artifacts_reused_at_startup: scan.kept.len() as u64,
+        artifacts_reused_at_startup: (scan.kept.len() + scan.failed.len()) as u64,
         artifacts_dropped_at_startup: (scan.other_environment + scan.corrupted) as u64,
         ..HostStats::default()
     };
     let stats = std::sync::Arc::new(std::sync::Mutex::new(stats));
-    let table = artifacts::ArtifactTable::from_scan(&scan.kept);
+    let table = artifacts::ArtifactTable::from_scan(&scan);
     let mut spawn = worker::SpawnConfig::new(cache.workers_dir().to_path_buf());
     if let Some(v) = &config.node_version_override {
         spawn.node_version = v.clone();

@@ -15,7 +15,14 @@ fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
-fn candidate(name: String, pvf: &str, kind: &str, parent: &[u8], block: &[u8], expect: &str) -> CandidateSpec {
+fn candidate(
+    name: String,
+    pvf: &str,
+    kind: &str,
+    parent: &[u8],
+    block: &[u8],
+    expect: &str,
+) -> CandidateSpec {
     CandidateSpec {
         name,
         pvf: pvf.into(),
@@ -45,7 +52,10 @@ pub fn default_workload(blocks: u32) -> WorkloadSpec {
         let mut head = adder_chain::genesis_head();
         let mut state = 0u64;
         for n in 1..=len {
-            let block = BlockData { state, add: u64::from(n) * 7 };
+            let block = BlockData {
+                state,
+                add: u64::from(n) * 7,
+            };
             let next = adder_chain::next_head(&head, &block);
             let mut c = candidate(
                 format!("{pvf} block {n}"),
@@ -60,7 +70,10 @@ pub fn default_workload(blocks: u32) -> WorkloadSpec {
             head = next;
             state = state.wrapping_add(block.add);
         }
-        let wrong = BlockData { state: state.wrapping_add(1), add: 1 };
+        let wrong = BlockData {
+            state: state.wrapping_add(1),
+            add: 1,
+        };
         candidates.push(candidate(
             format!("{pvf} block claiming a state its parent does not have"),
             pvf,
@@ -86,15 +99,38 @@ pub fn default_workload(blocks: u32) -> WorkloadSpec {
             &block.encode(),
             "valid",
         );
-        c.head_data = Some(hex0x(&adder_chain::undying_next_head(&genesis, &block).encode()));
+        c.head_data = Some(hex0x(
+            &adder_chain::undying_next_head(&genesis, &block).encode(),
+        ));
         candidates.push(c);
     }
 
-    let mut halt = candidate("halting PVF (times out after 1 s)".into(), "halt", "backing", &[], &[], "invalid");
+    let mut halt = candidate(
+        "halting PVF (times out after 1 s)".into(),
+        "halt",
+        "backing",
+        &[],
+        &[],
+        "invalid",
+    );
     halt.timeout_ms = Some(1000);
     candidates.push(halt);
-    candidates.push(candidate("PVF that traps".into(), "trap", "approval", &[], &[], "invalid"));
-    candidates.push(candidate("code that is not Wasm".into(), "malformed", "backing", &[], &[], "invalid"));
+    candidates.push(candidate(
+        "PVF that traps".into(),
+        "trap",
+        "approval",
+        &[],
+        &[],
+        "invalid",
+    ));
+    candidates.push(candidate(
+        "code that is not Wasm".into(),
+        "malformed",
+        "backing",
+        &[],
+        &[],
+        "invalid",
+    ));
     WorkloadSpec { pvfs, candidates }
 }
 

@@ -2,6 +2,7 @@
 //! candidates to candidate validation, and the summary it ends with.
 
 pub mod default;
+pub mod driver;
 pub mod spec;
 pub mod summary;
 

@@ -195,7 +195,12 @@ impl WorkloadSpec {
         for c in &self.candidates {
             let pvf = *index.get(&c.pvf).ok_or_else(|| {
                 let known: Vec<_> = self.pvfs.iter().map(|p| p.name.as_str()).collect();
-                format!("candidate {:?}: unknown pvf {:?} (defined: {})", c.name, c.pvf, known.join(", "))
+                format!(
+                    "candidate {:?}: unknown pvf {:?} (defined: {})",
+                    c.name,
+                    c.pvf,
+                    known.join(", ")
+                )
             })?;
             candidates.push(Candidate {
                 name: c.name.clone(),
@@ -229,18 +234,42 @@ mod tests {
     #[test]
     fn errors_name_the_culprit() {
         let spec = |candidates: &str| {
-            format!(r#"{{"pvfs":[{{"name":"a","code":"builtin:adder"}}],"candidates":[{candidates}]}}"#)
+            format!(
+                r#"{{"pvfs":[{{"name":"a","code":"builtin:adder"}}],"candidates":[{candidates}]}}"#
+            )
         };
-        let parse = |s: &str| serde_json::from_str::<WorkloadSpec>(s).unwrap().resolve(Path::new("."));
-        let ok = parse(&spec(r#"{"name":"c","pvf":"a","parent_head":"","block_data":"0x01","expect":"valid"}"#)).unwrap();
+        let parse = |s: &str| {
+            serde_json::from_str::<WorkloadSpec>(s)
+                .unwrap()
+                .resolve(Path::new("."))
+        };
+        let ok = parse(&spec(
+            r#"{"name":"c","pvf":"a","parent_head":"","block_data":"0x01","expect":"valid"}"#,
+        ))
+        .unwrap();
         assert_eq!(ok.candidates[0].kind, PvfExecKind::Backing);
         assert_eq!(ok.candidates[0].block_data, vec![1]);
-        let err = parse(&spec(r#"{"name":"c","pvf":"b","parent_head":"","block_data":"","expect":"valid"}"#)).unwrap_err();
-        assert!(err.contains("unknown pvf \"b\"") && err.contains("defined: a"), "{err}");
-        let err = parse(&spec(r#"{"name":"c","pvf":"a","parent_head":"zz","block_data":"","expect":"valid"}"#)).unwrap_err();
+        let err = parse(&spec(
+            r#"{"name":"c","pvf":"b","parent_head":"","block_data":"","expect":"valid"}"#,
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("unknown pvf \"b\"") && err.contains("defined: a"),
+            "{err}"
+        );
+        let err = parse(&spec(
+            r#"{"name":"c","pvf":"a","parent_head":"zz","block_data":"","expect":"valid"}"#,
+        ))
+        .unwrap_err();
         assert!(err.contains("parent_head"), "{err}");
-        let err = parse(&spec(r#"{"name":"c","pvf":"a","parent_head":"","block_data":"","expect":"fine"}"#)).unwrap_err();
+        let err = parse(&spec(
+            r#"{"name":"c","pvf":"a","parent_head":"","block_data":"","expect":"fine"}"#,
+        ))
+        .unwrap_err();
         assert!(err.contains("expect \"fine\""), "{err}");
-        assert!(serde_json::from_str::<WorkloadSpec>(r#"{"pvfs":[],"candidates":[],"extra":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<WorkloadSpec>(r#"{"pvfs":[],"candidates":[],"extra":1}"#)
+                .is_err()
+        );
     }
 }

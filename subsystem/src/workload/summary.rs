@@ -107,7 +107,9 @@ mod tests {
 
     #[test]
     fn quantiles_and_counts() {
-        let outcomes: Vec<_> = (1..=100).map(|ms| outcome(VerdictClass::Valid, ms)).collect();
+        let outcomes: Vec<_> = (1..=100)
+            .map(|ms| outcome(VerdictClass::Valid, ms))
+            .collect();
         let text = render(&outcomes, &Counters::default(), Duration::from_secs(1));
         assert!(text.contains("p50 50.0 ms  p99 99.0 ms"), "{text}");
         assert!(text.contains("unexpected 0"), "{text}");
