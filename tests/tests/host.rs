@@ -590,3 +590,65 @@ async fn halting_pvf_times_out_through_the_host() {
     drop(host);
     running.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_killed_from_outside_is_replaced_before_its_next_job() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = config(cache.path());
+    cfg.execute_workers = 1;
+    let (host, running) = start(cfg);
+    run_adder(&host, PvfExecKind::Backing).await.unwrap();
+    let idle = execute_workers(cache.path());
+    assert_eq!(idle.len(), 1, "{idle:?}");
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    unsafe { libc::kill(idle[0] as i32, libc::SIGKILL) };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    run_adder(&host, PvfExecKind::Backing)
+        .await
+        .expect("a backing job must not pay for a worker that died while idle");
+    assert_eq!(host.stats().retries, 0);
+    drop(host);
+    running.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_death_is_retried_for_disputes() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = config(cache.path());
+    cfg.execute_workers = 1;
+    let (host, running) = start(cfg);
+    let undying = pvf(pvf_test_pvfs::undying());
+    host.precheck_pvf(PvfPrepData {
+        prep_kind: PvfPrepKind::Precheck,
+        ..undying.clone()
+    })
+    .await
+    .unwrap();
+    let kill_job = async {
+        for _ in 0..1000 {
+            for pid in execute_workers(cache.path()) {
+                if let Some(&job) = children_of(pid).first() {
+                    // SAFETY: sending a signal has no memory-safety preconditions.
+                    unsafe { libc::kill(job as i32, libc::SIGKILL) };
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("no execute job started");
+    };
+    let (dispute, ()) = tokio::join!(
+        host.execute_pvf(
+            undying.clone(),
+            undying_params(300_000),
+            Duration::from_secs(12),
+            PvfExecKind::Dispute,
+            None
+        ),
+        kill_job
+    );
+    dispute.expect("the retry succeeds");
+    assert_eq!(host.stats().retries, 1);
+    drop(host);
+    running.await.unwrap();
+}

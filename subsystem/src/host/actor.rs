@@ -16,7 +16,7 @@ use super::{
     discovery::WorkerPaths,
     execute_queue::{ExecuteJob, ExecuteQueue, PendingExecute},
     prepare_queue::{PrepareJob, PrepareLimits, PrepareQueue},
-    worker::{RequestError, SpawnConfig, WorkerHandle},
+    worker::{RequestError, SpawnConfig, SpawnError, WorkerHandle},
 };
 use futures::channel::oneshot;
 use parity_scale_codec::Encode;
@@ -65,6 +65,11 @@ pub(crate) enum Event {
     Retry(PendingExecute),
 }
 
+/// Attempts at spawning a worker before giving up.
+const SPAWN_ATTEMPTS: u32 = 3;
+/// Pause between spawn attempts.
+const SPAWN_RETRY_DELAY: Duration = Duration::from_millis(500);
+
 /// Spawns workers; shared by the job tasks.
 struct Spawner {
     paths: WorkerPaths,
@@ -81,13 +86,48 @@ fn flavor(kind: WorkerKind) -> Flavor {
 }
 
 impl Spawner {
+    /// Spawns a worker, trying again after a short pause when the failure may be transient
+    /// (a timeout, an early exit, an I/O error); a missing binary or a version mismatch is
+    /// final at once.
     async fn spawn(&self, kind: WorkerKind) -> Result<WorkerHandle, ValidationError> {
-        self.metrics.on_worker_spawning(flavor(kind));
-        let worker = WorkerHandle::spawn(kind, self.paths.get(kind), &self.config)
-            .await
-            .map_err(classify::spawn_error)?;
-        self.metrics.on_worker_spawned(flavor(kind));
-        Ok(worker)
+        let mut attempt = 1;
+        loop {
+            self.metrics.on_worker_spawning(flavor(kind));
+            match WorkerHandle::spawn(kind, self.paths.get(kind), &self.config).await {
+                Ok(worker) => {
+                    self.metrics.on_worker_spawned(flavor(kind));
+                    return Ok(worker);
+                }
+                Err(e) => {
+                    let transient = matches!(
+                        e,
+                        SpawnError::Timeout { .. }
+                            | SpawnError::ExitedEarly { .. }
+                            | SpawnError::Io { .. }
+                    );
+                    if !transient || attempt >= SPAWN_ATTEMPTS {
+                        return Err(classify::spawn_error(e));
+                    }
+                    tracing::warn!(error = %e, attempt, "spawning a worker failed; trying again");
+                    self.metrics.on_retry(flavor(kind), "spawn");
+                    attempt += 1;
+                    tokio::time::sleep(SPAWN_RETRY_DELAY).await;
+                }
+            }
+        }
+    }
+
+    /// An idle worker if it is still alive, else `None` (and it is counted as retired).
+    fn alive(&self, mut worker: WorkerHandle) -> Option<WorkerHandle> {
+        if worker.is_alive() {
+            return Some(worker);
+        }
+        tracing::warn!(
+            kind = worker.kind().as_str(),
+            "an idle worker died; replacing it"
+        );
+        self.metrics.on_worker_retired(flavor(worker.kind()));
+        None
     }
 
     /// Resolves once the host begins to shut down: running jobs are then abandoned, their
@@ -633,7 +673,7 @@ async fn prepare_job(
     worker: Option<WorkerHandle>,
     job: &PrepareJob,
 ) -> (Option<WorkerHandle>, Result<(PathBuf, u64), PrepareError>) {
-    let mut worker = match worker {
+    let mut worker = match worker.and_then(|w| spawner.alive(w)) {
         Some(w) => w,
         None => match spawner.spawn(WorkerKind::Prepare).await {
             Ok(w) => w,
@@ -686,6 +726,7 @@ async fn execute_job(
     spawner
         .metrics
         .observe_execution_queued_time(job.queued.elapsed());
+    let worker = worker.and_then(|(w, p)| spawner.alive(w).map(|w| (w, p)));
     let (mut worker, params) = match worker {
         Some(w) => w,
         None => match spawner.spawn(WorkerKind::Execute).await {

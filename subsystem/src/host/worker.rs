@@ -338,6 +338,12 @@ impl WorkerHandle {
         Err(RequestError::Protocol(err))
     }
 
+    /// Whether the worker process is still running (an idle worker may have been killed
+    /// from outside; it is then replaced before it is given a job).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Kills the worker and reaps it.
     pub async fn kill(&mut self) {
         let _ = self.child.start_kill();
