@@ -17,7 +17,7 @@
 //! validation sends them to fetch code and executor parameters for pre-checks.
 
 use crate::{
-    error::{InvalidCandidate, PrepareError, ValidationError, VerdictClass},
+    error::{InvalidCandidate, ValidationError, VerdictClass},
     executor_params::ExecutorParams,
     primitives::{
         Hash, HeadData, OutboundHrmpMessage, PersistedValidationData, PoV, PvfExecKind,
@@ -141,9 +141,6 @@ pub enum InvalidCandidateReason {
     /// The PVF's outputs do not hash to the receipt's `commitments_hash`.
     #[error("the outputs do not match the receipt's commitments hash")]
     CommitmentsHashMismatch,
-    /// The code cannot be prepared, for a deterministic reason.
-    #[error("the code is not a valid PVF: {0}")]
-    Preparation(PrepareError),
     /// The PVF rejected the candidate (trap, malformed result, timeout).
     #[error("{0}")]
     Execution(InvalidCandidate),
@@ -216,9 +213,9 @@ pub fn verdict_from_host_error(e: ValidationError) -> Result<CandidateVerdict, V
         ValidationError::Invalid(reason) => Ok(CandidateVerdict::Invalid(
             InvalidCandidateReason::Execution(reason),
         )),
-        ValidationError::Preparation(p) if p.is_deterministic() => Ok(CandidateVerdict::Invalid(
-            InvalidCandidateReason::Preparation(p),
-        )),
+        // As in the reference: code that fails to prepare should have been rejected by
+        // pre-checking before it was enacted. If it still fails here, this node may be the odd
+        // one out (a memory limit, a CPU feature), so it does not vote against the candidate.
         other => Err(ValidationFailed::Host(other)),
     }
 }
@@ -286,7 +283,7 @@ pub enum RuntimeApiMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{InternalValidationError, PossiblyInvalidError};
+    use crate::error::{InternalValidationError, PossiblyInvalidError, PrepareError};
 
     #[test]
     fn commitments_from_result_keep_every_output() {
@@ -317,10 +314,7 @@ mod tests {
 
     #[test]
     fn only_deterministic_errors_become_invalid() {
-        let invalid = [
-            ValidationError::Invalid(InvalidCandidate::HardTimeout),
-            ValidationError::Preparation(PrepareError::Prevalidation("x".into())),
-        ];
+        let invalid = [ValidationError::Invalid(InvalidCandidate::HardTimeout)];
         for e in invalid {
             assert!(matches!(
                 verdict_from_host_error(e),
@@ -328,6 +322,8 @@ mod tests {
             ));
         }
         let no_verdict = [
+            // Even a deterministic preparation error: pre-checking is where code is judged.
+            ValidationError::Preparation(PrepareError::Prevalidation("x".into())),
             ValidationError::Preparation(PrepareError::TimedOut),
             ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath),
             ValidationError::Internal(InternalValidationError::Io("x".into())),

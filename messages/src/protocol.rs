@@ -141,7 +141,14 @@ pub struct ExecuteRequest {
     pub executor_params: ExecutorParams,
     /// CPU-time budget of the job, in milliseconds.
     pub cpu_timeout_ms: u64,
+    /// The artifact's checksum (16 hex digits of blake3 over the file) as the host recorded it;
+    /// the job verifies it before it maps the artifact. Empty: not checked.
+    pub artifact_checksum: String,
 }
+
+/// The name of the artifact a preparation job writes in its worker's folder. The node uses
+/// this name, never one the job reports: the job runs untrusted code.
+pub const ARTIFACT_FILE_NAME: &str = "artifact";
 
 /// The execute worker's answer to an [`ExecuteRequest`]: how the job ended.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
@@ -175,4 +182,7 @@ pub enum ExecuteResponse {
     /// The worker could not run the job (fork, pipe or clock failure).
     #[codec(index = 6)]
     Internal(String),
+    /// The artifact on disk does not match the checksum the host recorded.
+    #[codec(index = 7)]
+    CorruptedArtifact,
 }

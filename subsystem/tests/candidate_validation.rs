@@ -321,7 +321,7 @@ async fn outputs_are_checked_against_the_receipt() {
 }
 
 #[tokio::test]
-async fn only_deterministic_host_errors_become_invalid() {
+async fn only_execution_verdicts_become_invalid() {
     let mut h = Harness::start(Config::default());
     let fixture = Fixture::valid();
     let cases = [
@@ -329,9 +329,10 @@ async fn only_deterministic_host_errors_become_invalid() {
             ValidationError::Invalid(InvalidCandidate::HardTimeout),
             VerdictClass::Invalid,
         ),
+        // Code that fails to prepare during execution gets no vote (pre-checking judges code).
         (
             ValidationError::Preparation(PrepareError::Prevalidation("no export".into())),
-            VerdictClass::Invalid,
+            VerdictClass::Error,
         ),
         (
             ValidationError::Preparation(PrepareError::TimedOut),

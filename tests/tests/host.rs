@@ -289,7 +289,7 @@ async fn restart_reuses_artifacts_and_replaces_corrupted_or_foreign_ones() {
 }
 
 #[tokio::test]
-async fn an_unusable_artifact_is_prepared_again_and_retried_for_approval_only() {
+async fn a_corrupted_artifact_is_prepared_again_and_retried_for_approval_only() {
     let cache = tempfile::tempdir().unwrap();
     let (host, running) = start(config(cache.path()));
     run_adder(&host, PvfExecKind::Backing).await.unwrap();
@@ -297,10 +297,11 @@ async fn an_unusable_artifact_is_prepared_again_and_retried_for_approval_only() 
 
     std::fs::write(&artifact, b"not an artifact").unwrap();
     let err = run_adder(&host, PvfExecKind::Backing).await.unwrap_err();
+    // The job checks the artifact's checksum before it maps it.
     assert!(
         matches!(
             err,
-            ValidationError::PossiblyInvalid(PossiblyInvalidError::RuntimeConstruction(_))
+            ValidationError::PossiblyInvalid(PossiblyInvalidError::CorruptedArtifact)
         ),
         "backing never retries: {err:?}"
     );
@@ -649,6 +650,29 @@ async fn a_job_death_is_retried_for_disputes() {
     );
     dispute.expect("the retry succeeds");
     assert_eq!(host.stats().retries, 1);
+    drop(host);
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_vanished_artifact_is_a_runtime_construction_failure_and_is_prepared_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let (host, running) = start(config(cache.path()));
+    run_adder(&host, PvfExecKind::Backing).await.unwrap();
+    std::fs::remove_file(artifacts_in(cache.path()).pop().unwrap()).unwrap();
+    let err = run_adder(&host, PvfExecKind::Backing).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::PossiblyInvalid(PossiblyInvalidError::RuntimeConstruction(_))
+        ),
+        "{err:?}"
+    );
+    run_adder(&host, PvfExecKind::Backing).await.unwrap();
+    std::fs::remove_file(artifacts_in(cache.path()).pop().unwrap()).unwrap();
+    run_adder(&host, PvfExecKind::Dispute).await.unwrap();
+    let stats = host.stats();
+    assert_eq!((stats.preparations, stats.retries), (3, 1), "{stats:?}");
     drop(host);
     running.await.unwrap();
 }

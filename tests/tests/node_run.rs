@@ -73,7 +73,7 @@ fn a_workload_file() {
         r#"{"pvfs": [{"name": "t", "code": "builtin:trap"}, {"name": "bad", "code": "bad.wasm"}],
             "candidates": [
               {"name": "trap", "pvf": "t", "kind": "dispute", "parent_head": "", "block_data": "", "expect": "invalid"},
-              {"name": "junk", "pvf": "bad", "parent_head": "", "block_data": "", "expect": "invalid"}
+              {"name": "junk", "pvf": "bad", "parent_head": "", "block_data": "", "expect": "error"}
             ]}"#,
     )
     .unwrap();

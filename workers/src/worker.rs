@@ -29,7 +29,7 @@ use std::{
 };
 
 /// File name of the artifact a preparation job writes into the worker directory.
-pub const ARTIFACT_FILE: &str = "artifact";
+pub const ARTIFACT_FILE: &str = pvf_messages::protocol::ARTIFACT_FILE_NAME;
 /// Extra native stack for the execution thread beyond what Wasm may use.
 const STACK_HEADROOM: usize = 32 * 1024 * 1024;
 
@@ -271,6 +271,15 @@ pub fn handle_execute(req: ExecuteRequest, engines: &mut EngineCache) -> Execute
 /// The body of an execution job (in the child process): runs on a thread whose stack is
 /// large enough for the native stack limit granted to Wasm.
 fn execute_job(req: &ExecuteRequest, engine: &wasmtime::Engine) -> ExecuteResponse {
+    if !req.artifact_checksum.is_empty() {
+        match execute::checksum_of_file(Path::new(&req.artifact_path)) {
+            Ok(sum) if sum == req.artifact_checksum => {}
+            Ok(_) => return ExecuteResponse::CorruptedArtifact,
+            Err(e) => {
+                return ExecuteResponse::RuntimeConstruction(format!("reading the artifact: {e}"));
+            }
+        }
+    }
     let stack = req.executor_params.stack_native_max() as usize + STACK_HEADROOM;
     let outcome = std::thread::scope(|s| {
         std::thread::Builder::new()

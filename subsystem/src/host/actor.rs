@@ -9,22 +9,23 @@
 
 use super::{
     Config, WALL_CLOCK_FACTOR,
-    artifacts::{
-        ArtifactId, ArtifactState, ArtifactTable, CacheDir, FailedPreparation, PreparedArtifact,
-    },
+    artifacts::{ArtifactId, ArtifactState, ArtifactTable, CacheDir, FailedPreparation},
     classify,
     discovery::WorkerPaths,
     execute_queue::{ExecuteJob, ExecuteQueue, PendingExecute},
     prepare_queue::{PrepareJob, PrepareLimits, PrepareQueue},
     worker::{RequestError, SpawnConfig, SpawnError, WorkerHandle},
 };
-use futures::channel::oneshot;
+use futures::{FutureExt, channel::oneshot};
 use parity_scale_codec::Encode;
 use pvf_messages::{
     ExecutorParams, Hash, InternalValidationError, PossiblyInvalidError, PrepareError, PvfExecKind,
     ValidationError,
     host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
-    protocol::{ExecuteRequest, ExecuteResponse, PrepareRequest, PrepareResponse, WorkerKind},
+    protocol::{
+        ARTIFACT_FILE_NAME, ExecuteRequest, ExecuteResponse, PrepareRequest, PrepareResponse,
+        WorkerKind,
+    },
 };
 use pvf_metrics::{Flavor, Metrics, VerdictClass as MetricsVerdict};
 use std::{
@@ -55,7 +56,7 @@ pub(crate) enum Event {
     Prepared {
         id: ArtifactId,
         worker: Option<WorkerHandle>,
-        outcome: Result<(PathBuf, u64), PrepareError>,
+        outcome: Result<(PathBuf, u64), PrepareFailure>,
     },
     Executed {
         job: Box<ExecuteJob>,
@@ -63,6 +64,26 @@ pub(crate) enum Event {
         outcome: ValidationOutcome,
     },
     Retry(PendingExecute),
+}
+
+/// A failed preparation, and whether the fault was on this side (spawning the worker,
+/// installing the artifact): such faults are not remembered as the PVF's failure.
+pub(crate) struct PrepareFailure {
+    error: PrepareError,
+    local: bool,
+}
+
+impl PrepareFailure {
+    fn local(error: PrepareError) -> Self {
+        Self { error, local: true }
+    }
+
+    fn of_job(error: PrepareError) -> Self {
+        Self {
+            error,
+            local: false,
+        }
+    }
 }
 
 /// Attempts at spawning a worker before giving up.
@@ -200,6 +221,13 @@ impl Actor {
         events_tx: mpsc::UnboundedSender<Event>,
         stats: Arc<std::sync::Mutex<HostStats>>,
     ) -> Self {
+        let mut config = config;
+        // Zero workers would leave requests waiting forever.
+        config.execute_workers = config.execute_workers.max(1);
+        config.prepare_workers_hard = config.prepare_workers_hard.max(1);
+        config.prepare_workers_soft = config
+            .prepare_workers_soft
+            .clamp(1, config.prepare_workers_hard);
         let metrics = config.metrics.clone();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         Self {
@@ -295,6 +323,19 @@ impl Actor {
             }
             ToHost::UpdateActiveLeaves { active } => {
                 let active: HashSet<Hash> = active.into_iter().collect();
+                let is_stale = |p: &PendingExecute| {
+                    p.req.exec_kind == PvfExecKind::Backing
+                        && p.req.relay_parent.is_some_and(|rp| !active.contains(&rp))
+                };
+                let mut stale = Vec::new();
+                for waiting in self.waiting_execute.values_mut() {
+                    let (gone, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(is_stale);
+                    *waiting = keep;
+                    stale.extend(gone);
+                }
+                for pending in stale {
+                    self.answer(pending, Err(ValidationError::ExecutionDeadline));
+                }
                 for job in self
                     .execute_queue
                     .take_expired(Some(&active), Instant::now())
@@ -318,8 +359,14 @@ impl Actor {
     }
 
     fn enqueue_prepare(&mut self, id: ArtifactId, pvf: PvfPrepData, priority: PreparePriority) {
-        if !matches!(self.table.get(&id), Some(ArtifactState::Preparing)) {
-            self.table.set(id, ArtifactState::Preparing);
+        let prior_failures = match self.table.get(&id) {
+            Some(ArtifactState::Preparing { .. }) => None,
+            Some(ArtifactState::Failed(f)) => Some(f.failures),
+            _ => Some(0),
+        };
+        if let Some(prior_failures) = prior_failures {
+            self.table
+                .set(id, ArtifactState::Preparing { prior_failures });
         }
         self.metrics.on_prepare_enqueued();
         self.prepare_queue.push(PrepareJob { id, pvf, priority });
@@ -336,8 +383,10 @@ impl Actor {
             {
                 let _ = response.send(Err(f.error.clone()));
             }
-            Some(ArtifactState::Preparing) => {
-                self.prepare_queue.make_critical(&id);
+            Some(ArtifactState::Preparing { .. }) => {
+                // A pre-check must run with the strict limits of its kind, even if a lenient
+                // preparation of the same code is already queued.
+                self.prepare_queue.make_critical_with(&id, pvf);
                 self.waiting_precheck.entry(id).or_default().push(response);
             }
             _ => {
@@ -353,12 +402,13 @@ impl Actor {
             return;
         }
         let id = ArtifactId::of(&pending.req.pvf);
-        if let Some(artifact) = self.table.touch(&id) {
+        if let Some((artifact, generation)) = self.table.touch(&id) {
             self.metrics.on_execute_enqueued();
             self.execute_queue.push(ExecuteJob {
                 pending,
                 id,
                 artifact,
+                generation,
                 queued: Instant::now(),
             });
             return;
@@ -370,7 +420,7 @@ impl Actor {
                 let error = ValidationError::Preparation(f.error.clone());
                 self.answer(pending, Err(error));
             }
-            Some(ArtifactState::Preparing) => {
+            Some(ArtifactState::Preparing { .. }) => {
                 self.prepare_queue.make_critical(&id);
                 self.waiting_execute.entry(id).or_default().push(pending);
             }
@@ -419,19 +469,16 @@ impl Actor {
         }
     }
 
-    fn prepared(&mut self, id: ArtifactId, outcome: Result<(PathBuf, u64), PrepareError>) {
+    fn prepared(&mut self, id: ArtifactId, outcome: Result<(PathBuf, u64), PrepareFailure>) {
         let prechecks = self.waiting_precheck.remove(&id).unwrap_or_default();
         let executions = self.waiting_execute.remove(&id).unwrap_or_default();
+        let prior_failures = match self.table.get(&id) {
+            Some(ArtifactState::Preparing { prior_failures }) => *prior_failures,
+            _ => 0,
+        };
         match outcome {
             Ok((path, len)) => {
-                self.table.set(
-                    id,
-                    ArtifactState::Prepared(PreparedArtifact {
-                        path,
-                        len,
-                        last_used: Instant::now(),
-                    }),
-                );
+                self.table.set_prepared(id, path, len);
                 for p in prechecks {
                     let _ = p.send(Ok(()));
                 }
@@ -439,28 +486,30 @@ impl Actor {
                     self.execute(pending);
                 }
             }
-            Err(error) => {
-                if let Err(e) = self.cache.record_failure(&id, &error) {
-                    tracing::warn!(%e, "cannot record a failed preparation in the cache");
-                }
+            Err(PrepareFailure { error, local }) => {
                 let code_hash = id.code_hash.0.to_hex();
-                if error.is_deterministic() {
-                    tracing::info!(%code_hash, %error, "the PVF failed to prepare");
+                if local {
+                    // Not the PVF's failure: the next request tries again.
+                    tracing::warn!(%code_hash, %error, "preparation failed on this node");
+                    self.table.forget(&id);
                 } else {
-                    tracing::warn!(%code_hash, %error, "preparation failed (local fault)");
+                    if error.is_deterministic() {
+                        tracing::info!(%code_hash, %error, "the PVF failed to prepare");
+                    } else {
+                        tracing::warn!(%code_hash, %error, "preparation failed (local fault)");
+                    }
+                    if let Err(e) = self.cache.record_failure(&id, &error) {
+                        tracing::warn!(%e, "cannot record a failed preparation in the cache");
+                    }
+                    self.table.set(
+                        id,
+                        ArtifactState::Failed(FailedPreparation {
+                            error: error.clone(),
+                            last_failed: Instant::now(),
+                            failures: prior_failures + 1,
+                        }),
+                    );
                 }
-                let failures = match self.table.get(&id) {
-                    Some(ArtifactState::Failed(f)) => f.failures + 1,
-                    _ => 1,
-                };
-                self.table.set(
-                    id,
-                    ArtifactState::Failed(FailedPreparation {
-                        error: error.clone(),
-                        last_failed: Instant::now(),
-                        failures,
-                    }),
-                );
                 for p in prechecks {
                     let _ = p.send(Err(error.clone()));
                 }
@@ -491,7 +540,7 @@ impl Actor {
         );
         if retry_now {
             tracing::warn!(artifact = %job.artifact.display(), "artifact unusable: deleting it and preparing again");
-            self.table.remove(&job.id);
+            self.table.remove_generation(&job.id, job.generation);
         }
         let retry_later = matches!(
             outcome,
@@ -582,8 +631,11 @@ impl Actor {
             self.answer(job.pending, Err(host_shutting_down()));
         }
         for job in self.prepare_queue.drain() {
-            if matches!(self.table.get(&job.id), Some(ArtifactState::Preparing)) {
-                self.table.remove(&job.id);
+            if matches!(
+                self.table.get(&job.id),
+                Some(ArtifactState::Preparing { .. })
+            ) {
+                self.table.forget(&job.id);
             }
             for p in self.waiting_precheck.remove(&job.id).unwrap_or_default() {
                 let _ = p.send(Err(PrepareError::IoErr(
@@ -617,7 +669,13 @@ impl Actor {
             let cache = self.cache.clone();
             let events = self.events_tx.clone();
             tokio::spawn(async move {
-                let (worker, outcome) = prepare_job(&spawner, &cache, worker, &job).await;
+                // A panic in the job task must still be reported, or the waiters would never
+                // be answered and the busy count would never drop.
+                let run = std::panic::AssertUnwindSafe(prepare_job(&spawner, &cache, worker, &job));
+                let (worker, outcome) = run.catch_unwind().await.unwrap_or_else(|panic| {
+                    let msg = crate::host::panic_message(&*panic);
+                    (None, Err(PrepareFailure::local(PrepareError::IoErr(msg))))
+                });
                 let _ = events.send(Event::Prepared {
                     id: job.id,
                     worker,
@@ -656,7 +714,12 @@ impl Actor {
             let spawner = self.spawner.clone();
             let events = self.events_tx.clone();
             tokio::spawn(async move {
-                let (worker, outcome) = execute_job(&spawner, worker, &job).await;
+                let run = std::panic::AssertUnwindSafe(execute_job(&spawner, worker, &job));
+                let (worker, outcome) = run.catch_unwind().await.unwrap_or_else(|panic| {
+                    let msg = crate::host::panic_message(&*panic);
+                    let error = InternalValidationError::HostCommunication(msg);
+                    (None, Err(ValidationError::Internal(error)))
+                });
                 let _ = events.send(Event::Executed {
                     job: Box::new(job),
                     worker,
@@ -672,13 +735,27 @@ async fn prepare_job(
     cache: &CacheDir,
     worker: Option<WorkerHandle>,
     job: &PrepareJob,
-) -> (Option<WorkerHandle>, Result<(PathBuf, u64), PrepareError>) {
+) -> (Option<WorkerHandle>, Result<(PathBuf, u64), PrepareFailure>) {
+    let shutting_down = || {
+        PrepareFailure::local(PrepareError::IoErr(
+            "the validation host is shutting down".into(),
+        ))
+    };
     let mut worker = match worker.and_then(|w| spawner.alive(w)) {
         Some(w) => w,
-        None => match spawner.spawn(WorkerKind::Prepare).await {
-            Ok(w) => w,
-            Err(e) => return (None, Err(PrepareError::WorkerFailed(e.to_string()))),
-        },
+        None => {
+            let spawned = tokio::select! {
+                spawned = spawner.spawn(WorkerKind::Prepare) => spawned,
+                () = spawner.stopping() => return (None, Err(shutting_down())),
+            };
+            match spawned {
+                Ok(w) => w,
+                Err(e) => {
+                    let error = PrepareError::WorkerFailed(e.to_string());
+                    return (None, Err(PrepareFailure::local(error)));
+                }
+            }
+        }
     };
     let pvf = &job.pvf;
     let req = PrepareRequest {
@@ -688,24 +765,28 @@ async fn prepare_job(
         cpu_timeout_ms: pvf.prep_timeout.as_millis() as u64,
     };
     let answer: Option<Result<PrepareResponse, RequestError>> = tokio::select! {
-        answer = worker.request(&req, pvf.prep_timeout * WALL_CLOCK_FACTOR) => Some(answer),
+        answer = worker.request(&req, pvf.prep_timeout.saturating_mul(WALL_CLOCK_FACTOR)) => Some(answer),
         () = spawner.stopping() => None,
     };
     let Some(answer) = answer else {
         spawner.discard(worker).await;
-        let error = PrepareError::IoErr("the validation host is shutting down".into());
-        return (None, Err(error));
+        return (None, Err(shutting_down()));
     };
     let keep = answer.is_ok();
-    let outcome = classify::prepare_outcome(answer).and_then(|ok| {
-        let metrics = &spawner.metrics;
-        metrics.observe_preparation_time(Duration::from_nanos(ok.cpu_time_ns));
-        metrics.observe_preparation_max_rss(ok.memory.max_rss_bytes);
-        metrics.observe_preparation_peak_tracked_allocation(ok.memory.peak_tracked_bytes);
-        let from = worker.dir().join(&ok.artifact_file);
-        let path = cache.install(&from, &job.id, ok.artifact_len)?;
-        Ok((path, ok.artifact_len))
-    });
+    let outcome = classify::prepare_outcome(answer)
+        .map_err(PrepareFailure::of_job)
+        .and_then(|ok| {
+            let metrics = &spawner.metrics;
+            metrics.observe_preparation_time(Duration::from_nanos(ok.cpu_time_ns));
+            metrics.observe_preparation_max_rss(ok.memory.max_rss_bytes);
+            metrics.observe_preparation_peak_tracked_allocation(ok.memory.peak_tracked_bytes);
+            // The job's own idea of the file name is ignored: it ran untrusted code.
+            let from = worker.dir().join(ARTIFACT_FILE_NAME);
+            let path = cache
+                .install(&from, &job.id, ok.artifact_len)
+                .map_err(PrepareFailure::local)?;
+            Ok((path, ok.artifact_len))
+        });
     if keep {
         (Some(worker), outcome)
     } else {
@@ -729,19 +810,26 @@ async fn execute_job(
     let worker = worker.and_then(|(w, p)| spawner.alive(w).map(|w| (w, p)));
     let (mut worker, params) = match worker {
         Some(w) => w,
-        None => match spawner.spawn(WorkerKind::Execute).await {
-            Ok(w) => (w, req.pvf.executor_params.clone()),
-            Err(e) => return (None, Err(e)),
-        },
+        None => {
+            let spawned = tokio::select! {
+                spawned = spawner.spawn(WorkerKind::Execute) => spawned,
+                () = spawner.stopping() => return (None, Err(host_shutting_down())),
+            };
+            match spawned {
+                Ok(w) => (w, req.pvf.executor_params.clone()),
+                Err(e) => return (None, Err(e)),
+            }
+        }
     };
     let wire = ExecuteRequest {
         artifact_path: job.artifact.to_string_lossy().into_owned(),
         params: req.params.encode(),
         executor_params: (*params).clone(),
         cpu_timeout_ms: req.exec_timeout.as_millis() as u64,
+        artifact_checksum: CacheDir::checksum_in_name(&job.artifact).unwrap_or_default(),
     };
     let answer: Option<Result<ExecuteResponse, RequestError>> = tokio::select! {
-        answer = worker.request(&wire, req.exec_timeout * WALL_CLOCK_FACTOR) => Some(answer),
+        answer = worker.request(&wire, req.exec_timeout.saturating_mul(WALL_CLOCK_FACTOR)) => Some(answer),
         () = spawner.stopping() => None,
     };
     let Some(answer) = answer else {

@@ -231,7 +231,15 @@ impl CacheDir {
     ) -> Result<PathBuf, PrepareError> {
         let err =
             |e: std::io::Error| PrepareError::RenameTmpFile(format!("{}: {e}", from.display()));
-        let len = std::fs::metadata(from).map_err(err)?.len();
+        // The job that wrote it ran untrusted code: accept only a regular file, not a link.
+        let meta = std::fs::symlink_metadata(from).map_err(err)?;
+        if !meta.file_type().is_file() {
+            return Err(PrepareError::RenameTmpFile(format!(
+                "{} is not a regular file",
+                from.display()
+            )));
+        }
+        let len = meta.len();
         if len != expected_len {
             return Err(PrepareError::RenameTmpFile(format!(
                 "{} has {len} bytes, the worker reported {expected_len}",
@@ -262,6 +270,15 @@ impl CacheDir {
         Ok(())
     }
 
+    /// The checksum an artifact's name records.
+    pub fn checksum_in_name(path: &Path) -> Option<String> {
+        let name = path.file_name()?.to_str()?;
+        match parse_name(name)? {
+            (_, _, sum, Record::Artifact) => Some(sum.to_string()),
+            _ => None,
+        }
+    }
+
     /// Checks a stored artifact against the checksum in its name.
     pub fn verify(&self, path: &Path) -> bool {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -283,6 +300,9 @@ pub struct PreparedArtifact {
     pub len: u64,
     /// When it was last used (or prepared, or found at start-up).
     pub last_used: Instant,
+    /// Distinguishes this file from a later one at the same path (a re-preparation yields
+    /// the same name), so a late failure report cannot delete a fresh artifact.
+    pub generation: u64,
 }
 
 /// A preparation that failed, remembered so that it is not repeated in a tight loop.
@@ -301,8 +321,12 @@ pub struct FailedPreparation {
 pub enum ArtifactState {
     /// On disk and usable.
     Prepared(PreparedArtifact),
-    /// A preparation is queued or running.
-    Preparing,
+    /// A preparation is queued or running; `prior_failures` counts the failed attempts
+    /// before it, so the retry limit holds across attempts.
+    Preparing {
+        /// Failed attempts before this one.
+        prior_failures: u32,
+    },
     /// The last preparation failed.
     Failed(FailedPreparation),
 }
@@ -339,31 +363,38 @@ impl FailedPreparation {
 #[derive(Debug, Default)]
 pub struct ArtifactTable {
     states: HashMap<ArtifactId, ArtifactState>,
+    generations: u64,
 }
 
 impl ArtifactTable {
     /// A table holding what a start-up scan kept: artifacts and deterministic failures.
     pub fn from_scan(scan: &StartupScan) -> Self {
         let now = Instant::now();
-        let prepared = scan.kept.iter().map(|f| {
-            let state = ArtifactState::Prepared(PreparedArtifact {
-                path: f.path.clone(),
-                len: f.len,
-                last_used: now,
-            });
-            (f.id, state)
-        });
-        let failed = scan.failed.iter().map(|(id, error)| {
+        let mut table = Self::default();
+        for f in &scan.kept {
+            table.set_prepared(f.id, f.path.clone(), f.len);
+        }
+        for (id, error) in &scan.failed {
             let state = ArtifactState::Failed(FailedPreparation {
                 error: error.clone(),
                 last_failed: now,
                 failures: 1,
             });
-            (*id, state)
-        });
-        Self {
-            states: prepared.chain(failed).collect(),
+            table.set(*id, state);
         }
+        table
+    }
+
+    /// Records a prepared artifact, with a new generation.
+    pub fn set_prepared(&mut self, id: ArtifactId, path: PathBuf, len: u64) {
+        self.generations += 1;
+        let state = ArtifactState::Prepared(PreparedArtifact {
+            path,
+            len,
+            last_used: Instant::now(),
+            generation: self.generations,
+        });
+        self.states.insert(id, state);
     }
 
     /// The state of `id`.
@@ -376,20 +407,36 @@ impl ArtifactTable {
         self.states.insert(id, state);
     }
 
-    /// Marks `id` used now and returns its path if it is prepared.
-    pub fn touch(&mut self, id: &ArtifactId) -> Option<PathBuf> {
+    /// Marks `id` used now and returns its path and generation if it is prepared.
+    pub fn touch(&mut self, id: &ArtifactId) -> Option<(PathBuf, u64)> {
         match self.states.get_mut(id) {
             Some(ArtifactState::Prepared(a)) => {
                 a.last_used = Instant::now();
-                Some(a.path.clone())
+                Some((a.path.clone(), a.generation))
             }
             _ => None,
         }
     }
 
-    /// Forgets `id` and deletes its file if it was prepared (after a runtime-construction
-    /// failure or a checksum mismatch).
-    pub fn remove(&mut self, id: &ArtifactId) {
+    /// Forgets `id` whatever its state (a preparation abandoned at shutdown, a local fault).
+    pub fn forget(&mut self, id: &ArtifactId) {
+        self.states.remove(id);
+    }
+
+    /// Deletes the artifact `id` if it is still the given generation (after a
+    /// runtime-construction failure or a checksum mismatch); a newer file is left alone.
+    pub fn remove_generation(&mut self, id: &ArtifactId, generation: u64) -> bool {
+        match self.states.get(id) {
+            Some(ArtifactState::Prepared(a)) if a.generation == generation => {
+                let _ = std::fs::remove_file(&a.path);
+                self.states.remove(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remove(&mut self, id: &ArtifactId) {
         if let Some(ArtifactState::Prepared(a)) = self.states.remove(id) {
             let _ = std::fs::remove_file(&a.path);
         }
@@ -537,6 +584,7 @@ mod tests {
                     path,
                     len: 100,
                     last_used: t0 + Duration::from_secs(u64::from(n)),
+                    generation: u64::from(n),
                 }),
             );
         }

@@ -75,6 +75,9 @@ pub fn execute_outcome(
         Ok(ExecuteResponse::JobDied(msg)) => Err(V::PossiblyInvalid(
             PossiblyInvalidError::AmbiguousJobDeath(msg),
         )),
+        Ok(ExecuteResponse::CorruptedArtifact) => {
+            Err(V::PossiblyInvalid(PossiblyInvalidError::CorruptedArtifact))
+        }
         Ok(ExecuteResponse::Internal(msg)) => {
             Err(V::Internal(InternalValidationError::Kernel(msg)))
         }

@@ -43,6 +43,8 @@ pub struct ExecuteJob {
     pub id: ArtifactId,
     /// Where the artifact is.
     pub artifact: PathBuf,
+    /// The artifact's generation in the table (see [`super::artifacts::PreparedArtifact`]).
+    pub generation: u64,
     /// When it entered the queue.
     pub queued: Instant,
 }
@@ -161,6 +163,7 @@ mod tests {
                 attempts: 0,
             },
             artifact: PathBuf::new(),
+            generation: 0,
             queued: Instant::now(),
         }
     }

@@ -25,6 +25,15 @@ pub use oneshot::{Host, HostConfig, Prepared, Validated, execute_on};
 use pvf_messages::ValidationError;
 use std::{future::Future, path::PathBuf, time::Duration};
 
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a job task panicked".into())
+}
+
 /// The host enforces wall-clock time as this multiple of a job's CPU-time budget.
 pub const WALL_CLOCK_FACTOR: u32 = 4;
 

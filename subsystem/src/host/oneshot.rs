@@ -123,13 +123,18 @@ impl Host {
             kind,
             cpu_timeout_ms: timeout.as_millis() as u64,
         };
-        let answer = worker.request(&req, timeout * WALL_CLOCK_FACTOR).await;
+        let answer = worker
+            .request(&req, timeout.saturating_mul(WALL_CLOCK_FACTOR))
+            .await;
         let ok = classify::prepare_outcome(answer).map_err(ValidationError::Preparation)?;
         let id = ArtifactId {
             code_hash: code.hash(),
             prep_hash: executor_params.prep_hash(),
         };
-        let from = worker.dir().join(&ok.artifact_file);
+        // The job's own idea of the file name is ignored: it ran untrusted code.
+        let from = worker
+            .dir()
+            .join(pvf_messages::protocol::ARTIFACT_FILE_NAME);
         let path = self
             .cache
             .install(&from, &id, ok.artifact_len)
@@ -194,6 +199,12 @@ pub async fn execute_on(
         params: params.encode(),
         executor_params: executor_params.clone(),
         cpu_timeout_ms: timeout.as_millis() as u64,
+        artifact_checksum: super::artifacts::CacheDir::checksum_in_name(artifact)
+            .unwrap_or_default(),
     };
-    classify::execute_outcome(worker.request(&req, timeout * WALL_CLOCK_FACTOR).await)
+    classify::execute_outcome(
+        worker
+            .request(&req, timeout.saturating_mul(WALL_CLOCK_FACTOR))
+            .await,
+    )
 }

@@ -6,7 +6,10 @@
 //! urgent is moved to the critical queue.
 
 use super::artifacts::ArtifactId;
-use pvf_messages::host::{PreparePriority, PvfPrepData};
+use pvf_messages::{
+    PvfPrepKind,
+    host::{PreparePriority, PvfPrepData},
+};
 use std::collections::VecDeque;
 
 /// One preparation waiting for a worker.
@@ -62,6 +65,17 @@ impl PrepareQueue {
             let mut job = self.normal.remove(pos).expect("position is in range");
             job.priority = PreparePriority::Critical;
             self.critical.push_back(job);
+        }
+    }
+
+    /// Raises the priority of the queued job for `id` like [`Self::make_critical`]; if `pvf` is
+    /// a pre-check, the queued job takes its (strict) kind and limits.
+    pub fn make_critical_with(&mut self, id: &ArtifactId, pvf: PvfPrepData) {
+        self.make_critical(id);
+        if pvf.prep_kind == PvfPrepKind::Precheck
+            && let Some(job) = self.critical.iter_mut().find(|j| &j.id == id)
+        {
+            job.pvf = pvf;
         }
     }
 

@@ -4,7 +4,7 @@
 //! `pvf-node run --print-default-workload` shows the format by example. It covers what a
 //! validator meets: a chain of valid adder blocks at every priority, blocks that do not match
 //! their parent, an MVP-only build of the adder, heavy undying blocks with a large PoV, a PVF
-//! that never halts, one that traps and one that is not Wasm. Six PVFs, so that preparations
+//! that never halts, one that traps and one that is not Wasm (which gets no vote). Six PVFs, so that preparations
 //! overlap with executions.
 
 use super::spec::{CandidateSpec, PvfSpec, WorkloadSpec};
@@ -123,13 +123,15 @@ pub fn default_workload(blocks: u32) -> WorkloadSpec {
         &[],
         "invalid",
     ));
+    // Code that fails to prepare gets no vote during execution: pre-checking should have
+    // rejected it before it was enacted, and this node might be the odd one out.
     candidates.push(candidate(
-        "code that is not Wasm".into(),
+        "code that is not Wasm (no vote)".into(),
         "malformed",
         "backing",
         &[],
         &[],
-        "invalid",
+        "error",
     ));
     WorkloadSpec { pvfs, candidates }
 }
