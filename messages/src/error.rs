@@ -133,6 +133,9 @@ pub enum InternalValidationError {
     /// A system call needed by the job failed.
     #[error("kernel error: {0}")]
     Kernel(String),
+    /// The workers' sandbox cannot give the protection secure validator mode requires.
+    #[error("{0}")]
+    Sandbox(String),
 }
 
 /// Why the host gave no `Ok` for a validation request.

@@ -47,6 +47,10 @@ impl WorkerKind {
 pub struct SecuritySettings {
     /// Refuse to run jobs when a required sandbox feature is unavailable.
     pub secure_validator_mode: bool,
+    /// Restrict each job's file access with Landlock (the host probed that it works).
+    pub landlock: bool,
+    /// Kill a job that makes a networking system call (the host probed that it works).
+    pub seccomp: bool,
 }
 
 /// The host's first frame to a new worker.

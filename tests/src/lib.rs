@@ -63,6 +63,7 @@ pub fn host(cache: &Path) -> Host {
         workers_path: Some(workers_dir()),
         cache_path: Some(cache.to_path_buf()),
         node_version_override: None,
+        insecure_validator: false,
     })
 }
 

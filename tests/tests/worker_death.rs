@@ -192,6 +192,7 @@ fn a_worker_of_another_version_is_refused_with_a_restart_hint() {
         workers_path: Some(pvf_tests::workers_dir()),
         cache_path: Some(cache.path().to_path_buf()),
         node_version_override: Some("0.0.0-other".into()),
+        insecure_validator: false,
     });
     let r = pvf_tests::runtime().block_on(host.validate(
         &ValidationCode(pvf_test_pvfs::adder().to_vec()),
@@ -216,6 +217,7 @@ fn a_binary_that_is_not_a_worker_fails_to_spawn_cleanly() {
             workers_path: Some(not_a_worker.into()),
             cache_path: Some(cache.path().to_path_buf()),
             node_version_override: None,
+            insecure_validator: false,
         });
         let r = pvf_tests::runtime().block_on(host.prepare(
             &ValidationCode(pvf_test_pvfs::adder().to_vec()),
@@ -238,6 +240,7 @@ fn one_binary_can_serve_both_roles() {
         workers_path: Some(pvf_tests::binary("pvf-execute-worker")),
         cache_path: Some(cache.path().to_path_buf()),
         node_version_override: None,
+        insecure_validator: false,
     });
     let code = ValidationCode(pvf_test_pvfs::hostile::unknown_import_uncalled());
     let v = pvf_tests::runtime()

@@ -23,4 +23,5 @@ pub mod host_functions;
 pub mod job;
 pub mod prepare;
 pub mod prevalidate;
+pub mod sandbox;
 pub mod worker;

@@ -8,7 +8,7 @@ use crate::{
     alloc_tracker, engine,
     execute::{self, ExecError},
     job::{self, JobEnd, JobReport, Usage},
-    prepare,
+    prepare, sandbox,
 };
 use clap::Parser;
 use parity_scale_codec::{DecodeAll, Encode};
@@ -17,7 +17,7 @@ use pvf_messages::{
     frame::{self, FrameError},
     protocol::{
         ExecuteRequest, ExecuteResponse, Handshake, HandshakeReply, PrepareMemoryStats,
-        PrepareRequest, PrepareResponse, PrepareSuccess, WorkerInfo, WorkerKind,
+        PrepareRequest, PrepareResponse, PrepareSuccess, SecuritySettings, WorkerInfo, WorkerKind,
     },
     version::{BUILD_ID, FULL_VERSION, VERSION},
 };
@@ -38,11 +38,15 @@ const STACK_HEADROOM: usize = 32 * 1024 * 1024;
 #[command(version = FULL_VERSION, about = "A PVF worker; spawned by pvf-node, not run by hand.")]
 pub struct Args {
     /// Unix socket to connect back to the host on.
-    #[arg(long)]
-    pub socket_path: PathBuf,
+    #[arg(long, required_unless_present = "probe_sandbox")]
+    pub socket_path: Option<PathBuf>,
     /// Directory this worker may write to (the preparation artifact goes here).
+    #[arg(long, required_unless_present = "probe_sandbox")]
+    pub worker_dir: Option<PathBuf>,
+    /// Try every sandbox layer in throw-away job processes, print the outcome as JSON and
+    /// exit (what the node and `pvf-node doctor` use to learn what this machine supports).
     #[arg(long)]
-    pub worker_dir: PathBuf,
+    pub probe_sandbox: bool,
     /// The node's version; a mismatch with this binary's is reported in the handshake.
     #[arg(long)]
     pub node_version: Option<String>,
@@ -65,6 +69,11 @@ fn parse_kind(s: &str) -> Result<WorkerKind, String> {
 pub fn main(kind: WorkerKind) -> ExitCode {
     let args = Args::parse();
     let kind = args.kind.unwrap_or(kind);
+    if args.probe_sandbox {
+        let dir = args.worker_dir.clone().unwrap_or_else(std::env::temp_dir);
+        println!("{}", sandbox::probe_json(&dir));
+        return ExitCode::SUCCESS;
+    }
     match run(kind, &args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -103,11 +112,15 @@ fn info() -> WorkerInfo {
 
 /// Connects, shakes hands and serves requests until the host closes the socket.
 pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
-    let mut stream =
-        UnixStream::connect(&args.socket_path).map_err(|err| WorkerError::Connect {
-            path: args.socket_path.clone(),
-            err,
-        })?;
+    let (Some(socket_path), Some(worker_dir)) = (&args.socket_path, &args.worker_dir) else {
+        return Err(WorkerError::Refused(
+            "--socket-path and --worker-dir are required".into(),
+        ));
+    };
+    let mut stream = UnixStream::connect(socket_path).map_err(|err| WorkerError::Connect {
+        path: socket_path.clone(),
+        err,
+    })?;
     let handshake: Handshake = frame::read_frame(&mut stream)?;
     if handshake.kind != kind {
         frame::write_frame(&mut stream, &HandshakeReply::WrongKind { serves: kind })?;
@@ -135,18 +148,33 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         match kind {
             WorkerKind::Prepare => {
                 let req: PrepareRequest = frame::decode_payload(&payload)?;
-                frame::write_frame(&mut stream, &handle_prepare(req, &args.worker_dir))?;
+                let response = handle_prepare(req, worker_dir, &handshake.security);
+                frame::write_frame(&mut stream, &response)?;
             }
             WorkerKind::Execute => {
                 let req: ExecuteRequest = frame::decode_payload(&payload)?;
-                frame::write_frame(&mut stream, &handle_execute(req, &mut engines))?;
+                let response = handle_execute(req, &mut engines, worker_dir, &handshake.security);
+                frame::write_frame(&mut stream, &response)?;
             }
         }
     }
 }
 
+/// The sandbox layers the host asked for in the handshake.
+fn security_policy(security: &SecuritySettings) -> sandbox::Policy {
+    sandbox::Policy {
+        landlock: security.landlock,
+        seccomp: security.seccomp,
+        ..sandbox::Policy::default()
+    }
+}
+
 /// Runs one preparation job and writes the artifact into `worker_dir`.
-pub fn handle_prepare(req: PrepareRequest, worker_dir: &Path) -> PrepareResponse {
+pub fn handle_prepare(
+    req: PrepareRequest,
+    worker_dir: &Path,
+    security: &SecuritySettings,
+) -> PrepareResponse {
     let artifact = worker_dir.join(ARTIFACT_FILE);
     if let Err(e) = std::fs::remove_file(&artifact)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -158,7 +186,12 @@ pub fn handle_prepare(req: PrepareRequest, worker_dir: &Path) -> PrepareResponse
     }
     let limit = req.executor_params.prep_memory_limit(req.kind);
     let budget = Duration::from_millis(req.cpu_timeout_ms);
+    let policy = sandbox::Policy {
+        writable: vec![worker_dir.to_path_buf()],
+        ..security_policy(security)
+    };
     let end = job::run_job(budget, || {
+        sandbox::enter_or_exit(&policy);
         alloc_tracker::start(limit);
         prepare_job(&req, &artifact).encode()
     });
@@ -179,6 +212,9 @@ pub fn handle_prepare(req: PrepareRequest, worker_dir: &Path) -> PrepareResponse
         Ok(JobEnd::Exited(alloc_tracker::OOM_EXIT_CODE, _)) => Err(PrepareError::OutOfMemory {
             limit: limit.unwrap_or(u64::MAX),
         }),
+        Ok(JobEnd::Exited(sandbox::SANDBOX_EXIT_CODE, _)) => Err(PrepareError::Kernel(
+            "the job could not enter its sandbox (see the worker's stderr)".into(),
+        )),
         Ok(JobEnd::Exited(code, _)) => {
             Err(PrepareError::JobDied(format!("exited with status {code}")))
         }
@@ -237,13 +273,31 @@ impl EngineCache {
 }
 
 /// Runs one execution job.
-pub fn handle_execute(req: ExecuteRequest, engines: &mut EngineCache) -> ExecuteResponse {
+pub fn handle_execute(
+    req: ExecuteRequest,
+    engines: &mut EngineCache,
+    worker_dir: &Path,
+    security: &SecuritySettings,
+) -> ExecuteResponse {
     let engine = match engines.get(&req.executor_params) {
         Ok(e) => e,
         Err(e) => return ExecuteResponse::RuntimeConstruction(e),
     };
     let budget = Duration::from_millis(req.cpu_timeout_ms);
-    let end = job::run_job(budget, || execute_job(&req, &engine).encode());
+    let artifact_dir = Path::new(&req.artifact_path)
+        .parent()
+        .map(Path::to_path_buf);
+    let policy = sandbox::Policy {
+        readable: artifact_dir
+            .into_iter()
+            .chain([worker_dir.to_path_buf()])
+            .collect(),
+        ..security_policy(security)
+    };
+    let end = job::run_job(budget, || {
+        sandbox::enter_or_exit(&policy);
+        execute_job(&req, &engine).encode()
+    });
     let cpu = |u: Usage| u.cpu.as_nanos() as u64;
     match end {
         Err(e) => ExecuteResponse::Internal(e.to_string()),
@@ -261,6 +315,9 @@ pub fn handle_execute(req: ExecuteRequest, engines: &mut EngineCache) -> Execute
         Ok(JobEnd::TimedOut(usage)) => ExecuteResponse::TimedOut {
             cpu_time_ns: cpu(usage),
         },
+        Ok(JobEnd::Exited(sandbox::SANDBOX_EXIT_CODE, _)) => ExecuteResponse::Internal(
+            "the job could not enter its sandbox (see the worker's stderr)".into(),
+        ),
         Ok(JobEnd::Exited(code, _)) => {
             ExecuteResponse::JobDied(format!("exited with status {code}"))
         }

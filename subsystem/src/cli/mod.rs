@@ -54,6 +54,10 @@ pub struct HostArgs {
     /// Artifact cache folder. Default: $XDG_CACHE_HOME/pvf-host or ~/.cache/pvf-host.
     #[arg(long, value_name = "DIR")]
     pub cache_path: Option<PathBuf>,
+    /// Run PVF jobs even when the sandbox is incomplete on this machine. Never on a validator
+    /// with stake: a PVF that escapes the engine could then read keys or reach the network.
+    #[arg(long)]
+    pub insecure_validator_i_know_what_i_do: bool,
 }
 
 impl HostArgs {
@@ -62,6 +66,7 @@ impl HostArgs {
             workers_path: self.workers_path.clone(),
             cache_path: self.cache_path.clone(),
             node_version_override: None,
+            insecure_validator: self.insecure_validator_i_know_what_i_do,
         }
     }
 }

@@ -133,6 +133,7 @@ pub async fn run(args: RunArgs) -> u8 {
             prepare_workers_hard: args.prepare_workers_hard,
             execute_workers: args.execute_workers,
             metrics: metrics.clone(),
+            insecure_validator: args.host.insecure_validator_i_know_what_i_do,
             ..host::Config::default()
         };
         match host::start(config) {

@@ -201,6 +201,8 @@ pub(crate) struct Actor {
     events_tx: mpsc::UnboundedSender<Event>,
     stats: Arc<std::sync::Mutex<HostStats>>,
     retrying: usize,
+    /// Artifacts of running execution jobs, with how many jobs run each (never pruned).
+    running: HashMap<ArtifactId, usize>,
     retiring: tokio::task::JoinSet<()>,
     shutting_down: bool,
 }
@@ -253,6 +255,7 @@ impl Actor {
             events_tx,
             stats,
             retrying: 0,
+            running: HashMap::new(),
             retiring: tokio::task::JoinSet::new(),
             shutting_down: false,
         }
@@ -453,6 +456,12 @@ impl Actor {
             } => {
                 self.execute_busy -= 1;
                 self.metrics.on_execute_finished();
+                if let Some(n) = self.running.get_mut(&job.id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.running.remove(&job.id);
+                    }
+                }
                 if let Some(w) = worker {
                     self.execute_idle.push(w);
                 }
@@ -614,10 +623,16 @@ impl Actor {
     }
 
     fn prune(&mut self) {
+        let in_use: HashSet<ArtifactId> = self
+            .execute_queue
+            .artifacts()
+            .chain(self.running.keys().copied())
+            .collect();
         let removed = self.table.prune(
             self.config.cache_max_bytes,
             self.config.cache_min_unused,
             Instant::now(),
+            &in_use,
         );
         if removed > 0 {
             tracing::info!(removed, "pruned least-recently-used artifacts");
@@ -711,6 +726,7 @@ impl Actor {
                 }
             };
             self.execute_busy += 1;
+            *self.running.entry(job.id).or_default() += 1;
             let spawner = self.spawner.clone();
             let events = self.events_tx.clone();
             tokio::spawn(async move {

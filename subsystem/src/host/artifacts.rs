@@ -13,7 +13,7 @@ use super::env;
 use parity_scale_codec::{DecodeAll, Encode};
 use pvf_messages::{Hash, PrepParamsHash, PrepareError, ValidationCodeHash, host::PvfPrepData};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -456,7 +456,13 @@ impl ArtifactTable {
     /// Deletes least-recently-used artifacts, only while the total size exceeds `max_total`
     /// and only those unused for at least `min_unused` (the reference: 10 GiB, 24 hours).
     /// Returns how many were deleted.
-    pub fn prune(&mut self, max_total: u64, min_unused: Duration, now: Instant) -> usize {
+    pub fn prune(
+        &mut self,
+        max_total: u64,
+        min_unused: Duration,
+        now: Instant,
+        in_use: &HashSet<ArtifactId>,
+    ) -> usize {
         let (_, mut total) = self.prepared_size();
         if total <= max_total {
             return 0;
@@ -465,7 +471,9 @@ impl ArtifactTable {
             .states
             .iter()
             .filter_map(|(id, s)| match s {
-                ArtifactState::Prepared(a) if now.duration_since(a.last_used) >= min_unused => {
+                ArtifactState::Prepared(a)
+                    if now.duration_since(a.last_used) >= min_unused && !in_use.contains(id) =>
+                {
                     Some((a.last_used, *id, a.len))
                 }
                 _ => None,
@@ -589,15 +597,23 @@ mod tests {
             );
         }
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(table.prune(400, Duration::ZERO, later), 0, "not over size");
         assert_eq!(
-            table.prune(250, Duration::from_secs(60), later),
+            table.prune(400, Duration::ZERO, later, &HashSet::new()),
+            0,
+            "not over size"
+        );
+        assert_eq!(
+            table.prune(250, Duration::from_secs(60), later, &HashSet::new()),
             0,
             "none stale"
         );
-        assert_eq!(table.prune(250, Duration::from_secs(8), later), 2);
-        assert!(!paths[0].exists() && !paths[1].exists());
-        assert!(paths[2].exists() && paths[3].exists());
+        assert_eq!(
+            table.prune(250, Duration::from_secs(8), later, &[id(0)].into()),
+            2
+        );
+        assert!(paths[0].exists(), "an artifact in use is never pruned");
+        assert!(!paths[1].exists() && !paths[2].exists());
+        assert!(paths[3].exists());
         assert_eq!(table.prepared_size(), (2, 200));
     }
 

@@ -79,6 +79,11 @@ impl ExecuteQueue {
         ]
     }
 
+    /// The artifacts the queued jobs will run.
+    pub fn artifacts(&self) -> impl Iterator<Item = ArtifactId> + '_ {
+        self.queues.iter().flatten().map(|job| job.id)
+    }
+
     /// Whether nothing waits.
     pub fn is_empty(&self) -> bool {
         self.queues.iter().all(VecDeque::is_empty)

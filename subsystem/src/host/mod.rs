@@ -15,6 +15,7 @@ pub mod execute_queue;
 mod handle;
 mod oneshot;
 pub mod prepare_queue;
+pub mod security;
 pub mod wire;
 pub mod worker;
 
@@ -65,6 +66,9 @@ pub struct Config {
     pub prune_interval: Duration,
     /// Where the host records its metrics.
     pub metrics: pvf_metrics::Metrics,
+    /// Run even when sandbox layers that secure validator mode requires are missing
+    /// (`--insecure-validator-i-know-what-i-do`).
+    pub insecure_validator: bool,
 }
 
 impl Default for Config {
@@ -82,6 +86,7 @@ impl Default for Config {
             cache_min_unused: Duration::from_secs(24 * 3600),
             prune_interval: Duration::from_secs(3600),
             metrics: pvf_metrics::Metrics::default(),
+            insecure_validator: false,
         }
     }
 }
@@ -128,6 +133,9 @@ pub fn start(
     if let Some(v) = &config.node_version_override {
         spawn.node_version = v.clone();
     }
+    spawn.security =
+        security::settings_for(&paths, cache.workers_dir(), !config.insecure_validator)
+            .map_err(|e| ValidationError::Internal(E::Sandbox(e.to_string())))?;
     let (tx, rx) = tokio::sync::mpsc::channel(REQUEST_CHANNEL_CAPACITY);
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let actor = actor::Actor::new(config, paths, spawn, cache, table, events_tx, stats.clone());

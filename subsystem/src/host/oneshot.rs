@@ -30,6 +30,8 @@ pub struct HostConfig {
     pub cache_path: Option<PathBuf>,
     /// The version announced to workers, if not this build's (tests use it to provoke a mismatch).
     pub node_version_override: Option<String>,
+    /// Run even when sandbox layers that secure validator mode requires are missing.
+    pub insecure_validator: bool,
 }
 
 /// A prepared artifact and what preparing it cost.
@@ -88,6 +90,9 @@ impl Host {
         if let Some(v) = &cfg.node_version_override {
             spawn.node_version = v.clone();
         }
+        spawn.security =
+            super::security::settings_for(&workers, cache.workers_dir(), !cfg.insecure_validator)
+                .map_err(|e| internal(InternalValidationError::Sandbox(e.to_string())))?;
         Ok(Self {
             workers,
             cache,
