@@ -213,12 +213,22 @@ fn a_worker_of_another_version_is_refused_with_a_restart_hint() {
 fn a_binary_that_is_not_a_worker_fails_to_spawn_cleanly() {
     let cache = tempfile::tempdir().unwrap();
     for not_a_worker in ["/bin/true", "/bin/false"] {
-        let host = pvf_tests::host_with(HostConfig {
+        let config = |insecure_validator| HostConfig {
             workers_path: Some(not_a_worker.into()),
             cache_path: Some(cache.path().to_path_buf()),
             node_version_override: None,
-            insecure_validator: false,
-        });
+            insecure_validator,
+        };
+        // Secure mode: the sandbox probe gets no report, so the host refuses to start.
+        match pvf_subsystem::host::Host::new(&config(false)) {
+            Err(ValidationError::Internal(InternalValidationError::Sandbox(msg))) => {
+                assert!(msg.contains("secure validator mode cannot start"), "{msg}");
+                assert!(msg.contains("landlock is unavailable"), "{msg}");
+            }
+            other => panic!("{not_a_worker}: {other:?}"),
+        }
+        // Insecure mode starts, and the spawn fails cleanly.
+        let host = pvf_tests::host_with(config(true));
         let r = pvf_tests::runtime().block_on(host.prepare(
             &ValidationCode(pvf_test_pvfs::adder().to_vec()),
             &ExecutorParams::default(),
