@@ -5,6 +5,7 @@
 //! invalid one (or a deterministic preparation failure), 2 for anything else (local errors,
 //! possibly-invalid verdicts, bad arguments).
 
+mod doctor;
 mod input;
 mod prepare;
 mod report;
@@ -42,6 +43,8 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     /// Validate one candidate: prepare the code, execute it on the block, print the verdict.
     Validate(validate::ValidateArgs),
+    /// Check this machine: worker binaries and versions, every sandbox layer, the cache.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Where the workers and the cache are; shared by all subcommands.
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Prepare(args) => prepare::run(args).await,
             Command::Validate(args) => validate::run(args).await,
+            Command::Doctor(args) => doctor::run(args),
         }
     });
     ExitCode::from(status)
