@@ -369,6 +369,21 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
         execute::execute_artifact(&engine, artifact, &cand.encoded, &params)
             .is_ok_and(|result| result == cand.expected)
     };
+    let sandbox_policy = pvf_workers::sandbox::Policy {
+        landlock: true,
+        seccomp: true,
+        writable: Vec::new(),
+        readable: artifact
+            .parent()
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect(),
+    };
+    pvf_workers::sandbox::warm_up();
+    let sandboxed_execution = || {
+        pvf_workers::sandbox::enter_or_exit(&sandbox_policy);
+        fresh_engine_execution()
+    };
     let mut samples = [
         Samples::new("Engine::new (+ drop)"),
         Samples::new("load_artifact (mmap + deserialize)"),
@@ -376,12 +391,14 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
         Samples::new("spawn + join thread with the job's stack"),
         Samples::new("fork, empty child, wait4"),
         Samples::new("fork, child runs engine per call, wait4"),
+        Samples::new("same, child enters the job sandbox first"),
     ];
     let mut child_cpu = [
         Samples::new("  child CPU (wait4 rusage), empty child"),
         Samples::new("  child CPU (wait4 rusage), engine per call"),
+        Samples::new("  child CPU (wait4 rusage), sandboxed"),
     ];
-    let mut child_faults = [Vec::new(), Vec::new()];
+    let mut child_faults = [Vec::new(), Vec::new(), Vec::new()];
     let mut shuffler = Shuffler::new();
     for i in 0..EXEC_WARMUP + iters {
         for step in shuffler.order(samples.len()) {
@@ -413,7 +430,8 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
                     None
                 }
                 4 => Some((0, fork_and_reap(|| true))),
-                _ => Some((1, fork_and_reap(fresh_engine_execution))),
+                5 => Some((1, fork_and_reap(fresh_engine_execution))),
+                _ => Some((2, fork_and_reap(sandboxed_execution))),
             };
             let elapsed = start.elapsed();
             if i >= EXEC_WARMUP {
@@ -425,14 +443,37 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
             }
         }
     }
-    let [engine_new, load, exec, thread, fork_empty, fork_job] = &samples;
-    let [cpu_empty, cpu_job] = &child_cpu;
+    let [
+        engine_new,
+        load,
+        exec,
+        thread,
+        fork_empty,
+        fork_job,
+        fork_sandboxed,
+    ] = &samples;
+    let [cpu_empty, cpu_job, cpu_sandboxed] = &child_cpu;
     print_table(
         "BREAKDOWN: steps of one execution, in this process (share = row / host round trip)",
         &[
-            engine_new, load, exec, thread, fork_empty, cpu_empty, fork_job, cpu_job,
+            engine_new,
+            load,
+            exec,
+            thread,
+            fork_empty,
+            cpu_empty,
+            fork_job,
+            cpu_job,
+            fork_sandboxed,
+            cpu_sandboxed,
         ],
         Last::ShareOf(round_trip),
+    );
+    let (plain, jailed) = (fork_job.median(), fork_sandboxed.median());
+    println!(
+        "  sandbox cost per job (Landlock + seccomp + rlimits + no_new_privs): {:.1} µs, ratio sandboxed / plain {:.2}x",
+        (jailed.as_secs_f64() - plain.as_secs_f64()) * 1e6,
+        jailed.as_secs_f64() / plain.as_secs_f64()
     );
     let median_faults = |faults: &mut Vec<i64>| {
         faults.sort_unstable();

@@ -176,9 +176,26 @@ pub fn network_filter() -> Result<BpfProgram, SandboxError> {
     filter.try_into().map_err(err)
 }
 
+/// The compiled filter, built once per worker (before any job is forked, see [`warm_up`]) so
+/// that jobs only install it.
+static NETWORK_FILTER: std::sync::OnceLock<Result<BpfProgram, String>> = std::sync::OnceLock::new();
+
+fn cached_network_filter() -> Result<&'static BpfProgram, SandboxError> {
+    NETWORK_FILTER
+        .get_or_init(|| network_filter().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| SandboxError::Seccomp(e.clone()))
+}
+
+/// Does the per-worker part of the sandbox's set-up once, in the worker, so that forked jobs
+/// inherit it instead of repeating it.
+pub fn warm_up() {
+    let _ = cached_network_filter();
+}
+
 fn seccomp() -> Result<(), SandboxError> {
-    let program = network_filter()?;
-    seccompiler::apply_filter(&program).map_err(|e| SandboxError::Seccomp(e.to_string()))
+    let program = cached_network_filter()?;
+    seccompiler::apply_filter(program).map_err(|e| SandboxError::Seccomp(e.to_string()))
 }
 
 /// Enters the sandbox described by `policy`. Call it in the job process, before the job

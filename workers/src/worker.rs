@@ -138,6 +138,7 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         )));
     }
     frame::write_frame(&mut stream, &HandshakeReply::Ready(info()))?;
+    sandbox::warm_up();
     let mut engines = EngineCache::default();
     loop {
         let payload = match frame::read_frame_bytes(&mut stream) {
