@@ -369,9 +369,11 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
         execute::execute_artifact(&engine, artifact, &cand.encoded, &params)
             .is_ok_and(|result| result == cand.expected)
     };
+    // PVF_BENCH_SANDBOX=landlock or =seccomp measures one layer alone (default: both).
+    let layers = std::env::var("PVF_BENCH_SANDBOX").unwrap_or_else(|_| "landlock,seccomp".into());
     let sandbox_policy = pvf_workers::sandbox::Policy {
-        landlock: true,
-        seccomp: true,
+        landlock: layers.contains("landlock"),
+        seccomp: layers.contains("seccomp"),
         writable: Vec::new(),
         readable: artifact
             .parent()
