@@ -68,6 +68,25 @@ fn undying_params(iterations: u32) -> ValidationParams {
     }
 }
 
+/// Runs the undying PVF for `iterations` keccak rounds.
+async fn run_undying(
+    host: &ValidationHost,
+    iterations: u32,
+    timeout: Duration,
+    kind: PvfExecKind,
+    relay_parent: Option<Hash>,
+) -> Result<pvf_messages::ValidationResult, ValidationError> {
+    let undying = pvf(pvf_test_pvfs::undying());
+    host.execute_pvf(
+        undying,
+        undying_params(iterations),
+        timeout,
+        kind,
+        relay_parent,
+    )
+    .await
+}
+
 async fn run_adder(host: &ValidationHost, kind: PvfExecKind) -> Result<(), ValidationError> {
     let (params, expected) = adder_params(0);
     let result = host
@@ -348,9 +367,9 @@ async fn worker_death_is_retried_once_for_approval_never_for_backing() {
     .unwrap();
 
     let (backing, ()) = tokio::join!(
-        host.execute_pvf(
-            undying.clone(),
-            undying_params(300_000),
+        run_undying(
+            &host,
+            300_000,
             Duration::from_secs(12),
             PvfExecKind::Backing,
             None
@@ -364,9 +383,9 @@ async fn worker_death_is_retried_once_for_approval_never_for_backing() {
     assert_eq!(host.stats().retries, 0);
 
     let (approval, ()) = tokio::join!(
-        host.execute_pvf(
-            undying.clone(),
-            undying_params(300_000),
+        run_undying(
+            &host,
+            300_000,
             Duration::from_secs(12),
             PvfExecKind::Approval,
             None
@@ -385,46 +404,37 @@ async fn a_dispute_is_not_delayed_by_a_flood_of_backing() {
     let mut cfg = config(cache.path());
     cfg.execute_workers = 1;
     let (host, running) = start(cfg);
-    let undying = pvf(pvf_test_pvfs::undying());
-    host.execute_pvf(
-        undying.clone(),
-        undying_params(1),
-        Duration::from_secs(2),
-        PvfExecKind::Backing,
-        None,
-    )
-    .await
-    .unwrap();
+    run_undying(&host, 1, Duration::from_secs(2), PvfExecKind::Backing, None)
+        .await
+        .unwrap();
 
     let done = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let (host, undying, done) = (host.clone(), undying.clone(), done.clone());
+        let (host, done) = (host.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
-            let r = host
-                .execute_pvf(
-                    undying,
-                    undying_params(150_000),
-                    Duration::from_secs(12),
-                    PvfExecKind::Backing,
-                    None,
-                )
-                .await;
+            let r = run_undying(
+                &host,
+                150_000,
+                Duration::from_secs(12),
+                PvfExecKind::Backing,
+                None,
+            )
+            .await;
             done.lock().unwrap().push(format!("backing {i}"));
             r
         }));
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let dispute = host
-        .execute_pvf(
-            undying.clone(),
-            undying_params(20_000),
-            Duration::from_secs(12),
-            PvfExecKind::Dispute,
-            None,
-        )
-        .await;
+    let dispute = run_undying(
+        &host,
+        20_000,
+        Duration::from_secs(12),
+        PvfExecKind::Dispute,
+        None,
+    )
+    .await;
     done.lock().unwrap().push("dispute".into());
     dispute.unwrap();
     for t in tasks {
@@ -446,22 +456,15 @@ async fn backing_jobs_on_a_relay_parent_that_left_the_active_leaves_are_dropped(
     let mut cfg = config(cache.path());
     cfg.execute_workers = 1;
     let (host, running) = start(cfg);
-    let undying = pvf(pvf_test_pvfs::undying());
-    host.execute_pvf(
-        undying.clone(),
-        undying_params(1),
-        Duration::from_secs(2),
-        PvfExecKind::Backing,
-        None,
-    )
-    .await
-    .unwrap();
+    run_undying(&host, 1, Duration::from_secs(2), PvfExecKind::Backing, None)
+        .await
+        .unwrap();
     let busy = {
-        let (host, undying) = (host.clone(), undying.clone());
+        let host = host.clone();
         tokio::spawn(async move {
-            host.execute_pvf(
-                undying,
-                undying_params(300_000),
+            run_undying(
+                &host,
+                300_000,
                 Duration::from_secs(12),
                 PvfExecKind::Approval,
                 None,
@@ -472,11 +475,11 @@ async fn backing_jobs_on_a_relay_parent_that_left_the_active_leaves_are_dropped(
     tokio::time::sleep(Duration::from_millis(50)).await;
     let (old, new) = (Hash([1; 32]), Hash([2; 32]));
     let stale = {
-        let (host, undying) = (host.clone(), undying.clone());
+        let host = host.clone();
         tokio::spawn(async move {
-            host.execute_pvf(
-                undying,
-                undying_params(1),
+            run_undying(
+                &host,
+                1,
                 Duration::from_secs(12),
                 PvfExecKind::Backing,
                 Some(old),
@@ -499,14 +502,13 @@ async fn backing_jobs_on_a_relay_parent_that_left_the_active_leaves_are_dropped(
 async fn shutdown_with_jobs_in_flight_answers_everyone_and_leaves_no_process() {
     let cache = tempfile::tempdir().unwrap();
     let (host, running) = start(config(cache.path()));
-    let undying = pvf(pvf_test_pvfs::undying());
     let mut tasks = Vec::new();
     for i in 0..10u32 {
-        let (host, undying) = (host.clone(), undying.clone());
+        let host = host.clone();
         tasks.push(tokio::spawn(async move {
-            host.execute_pvf(
-                undying,
-                undying_params(50_000 + i),
+            run_undying(
+                &host,
+                50_000 + i,
                 Duration::from_secs(12),
                 PvfExecKind::Approval,
                 None,
@@ -639,9 +641,9 @@ async fn a_job_death_is_retried_for_disputes() {
         panic!("no execute job started");
     };
     let (dispute, ()) = tokio::join!(
-        host.execute_pvf(
-            undying.clone(),
-            undying_params(300_000),
+        run_undying(
+            &host,
+            300_000,
             Duration::from_secs(12),
             PvfExecKind::Dispute,
             None
