@@ -64,6 +64,9 @@ pub struct Handshake {
     pub build_id: String,
     /// Sandbox requirements.
     pub security: SecuritySettings,
+    /// Accept a worker of another version or build (`--disable-worker-version-check`, for
+    /// development only: the two may disagree on artifacts and verdicts).
+    pub skip_version_check: bool,
 }
 
 /// Facts a worker reports about itself once it accepted a handshake.

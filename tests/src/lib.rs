@@ -64,6 +64,7 @@ pub fn host(cache: &Path) -> Host {
         cache_path: Some(cache.to_path_buf()),
         node_version_override: None,
         insecure_validator: false,
+        skip_version_check: false,
     })
 }
 

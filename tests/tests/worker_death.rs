@@ -193,6 +193,7 @@ fn a_worker_of_another_version_is_refused_with_a_restart_hint() {
         cache_path: Some(cache.path().to_path_buf()),
         node_version_override: Some("0.0.0-other".into()),
         insecure_validator: false,
+        skip_version_check: false,
     });
     let r = pvf_tests::runtime().block_on(host.validate(
         &ValidationCode(pvf_test_pvfs::adder().to_vec()),
@@ -210,6 +211,30 @@ fn a_worker_of_another_version_is_refused_with_a_restart_hint() {
 }
 
 #[test]
+fn the_version_check_can_be_disabled_for_development() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = pvf_tests::host_with(HostConfig {
+        workers_path: Some(pvf_tests::workers_dir()),
+        cache_path: Some(cache.path().to_path_buf()),
+        node_version_override: Some("0.0.0-other".into()),
+        insecure_validator: false,
+        skip_version_check: true,
+    });
+    let v = pvf_tests::runtime()
+        .block_on(host.validate(
+            &ValidationCode(pvf_test_pvfs::hostile::unknown_import_uncalled()),
+            &empty_params(),
+            &ExecutorParams::default(),
+            Duration::from_secs(2),
+        ))
+        .expect("a mismatched worker is accepted when the check is off");
+    assert_eq!(
+        v.result.head_data.0,
+        pvf_test_pvfs::hostile::UNKNOWN_IMPORT_UNCALLED_HEAD
+    );
+}
+
+#[test]
 fn a_binary_that_is_not_a_worker_fails_to_spawn_cleanly() {
     let cache = tempfile::tempdir().unwrap();
     for not_a_worker in ["/bin/true", "/bin/false"] {
@@ -218,6 +243,7 @@ fn a_binary_that_is_not_a_worker_fails_to_spawn_cleanly() {
             cache_path: Some(cache.path().to_path_buf()),
             node_version_override: None,
             insecure_validator,
+            skip_version_check: false,
         };
         // Secure mode: the sandbox probe gets no report, so the host refuses to start.
         match pvf_subsystem::host::Host::new(&config(false)) {
@@ -251,6 +277,7 @@ fn one_binary_can_serve_both_roles() {
         cache_path: Some(cache.path().to_path_buf()),
         node_version_override: None,
         insecure_validator: false,
+        skip_version_check: false,
     });
     let code = ValidationCode(pvf_test_pvfs::hostile::unknown_import_uncalled());
     let v = pvf_tests::runtime()

@@ -51,6 +51,7 @@ fn handshake(kind: WorkerKind) -> Handshake {
         node_version: VERSION.into(),
         build_id: BUILD_ID.into(),
         security: SecuritySettings::default(),
+        skip_version_check: false,
     }
 }
 

@@ -130,7 +130,9 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         )));
     }
     let cli_matches = args.node_version.as_deref().is_none_or(|v| v == VERSION);
-    if !cli_matches || handshake.node_version != VERSION || handshake.build_id != BUILD_ID {
+    let mismatch =
+        !cli_matches || handshake.node_version != VERSION || handshake.build_id != BUILD_ID;
+    if mismatch && !handshake.skip_version_check {
         frame::write_frame(&mut stream, &HandshakeReply::VersionMismatch(info()))?;
         return Err(WorkerError::Refused(format!(
             "node {} ({}) != worker {FULL_VERSION}",

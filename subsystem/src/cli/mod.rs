@@ -61,6 +61,10 @@ pub struct HostArgs {
     /// with stake: a PVF that escapes the engine could then read keys or reach the network.
     #[arg(long)]
     pub insecure_validator_i_know_what_i_do: bool,
+    /// Accept worker binaries of another version or build. For development only: node and
+    /// workers of different builds may disagree on artifacts and verdicts.
+    #[arg(long)]
+    pub disable_worker_version_check: bool,
 }
 
 impl HostArgs {
@@ -70,6 +74,7 @@ impl HostArgs {
             cache_path: self.cache_path.clone(),
             node_version_override: None,
             insecure_validator: self.insecure_validator_i_know_what_i_do,
+            skip_version_check: self.disable_worker_version_check,
         }
     }
 }

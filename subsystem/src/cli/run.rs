@@ -134,6 +134,7 @@ pub async fn run(args: RunArgs) -> u8 {
             execute_workers: args.execute_workers,
             metrics: metrics.clone(),
             insecure_validator: args.host.insecure_validator_i_know_what_i_do,
+            skip_version_check: args.host.disable_worker_version_check,
             ..host::Config::default()
         };
         match host::start(config) {

@@ -69,6 +69,8 @@ pub struct Config {
     /// Run even when sandbox layers that secure validator mode requires are missing
     /// (`--insecure-validator-i-know-what-i-do`).
     pub insecure_validator: bool,
+    /// Accept worker binaries of another version (`--disable-worker-version-check`).
+    pub skip_version_check: bool,
 }
 
 impl Default for Config {
@@ -87,6 +89,7 @@ impl Default for Config {
             prune_interval: Duration::from_secs(3600),
             metrics: pvf_metrics::Metrics::default(),
             insecure_validator: false,
+            skip_version_check: false,
         }
     }
 }
@@ -133,6 +136,7 @@ pub fn start(
     if let Some(v) = &config.node_version_override {
         spawn.node_version = v.clone();
     }
+    spawn.skip_version_check = config.skip_version_check;
     spawn.security =
         security::settings_for(&paths, cache.workers_dir(), !config.insecure_validator)
             .map_err(|e| ValidationError::Internal(E::Sandbox(e.to_string())))?;

@@ -32,6 +32,8 @@ pub struct HostConfig {
     pub node_version_override: Option<String>,
     /// Run even when sandbox layers that secure validator mode requires are missing.
     pub insecure_validator: bool,
+    /// Accept worker binaries of another version (development only).
+    pub skip_version_check: bool,
 }
 
 /// A prepared artifact and what preparing it cost.
@@ -90,6 +92,7 @@ impl Host {
         if let Some(v) = &cfg.node_version_override {
             spawn.node_version = v.clone();
         }
+        spawn.skip_version_check = cfg.skip_version_check;
         spawn.security =
             super::security::settings_for(&workers, cache.workers_dir(), !cfg.insecure_validator)
                 .map_err(|e| internal(InternalValidationError::Sandbox(e.to_string())))?;

@@ -43,6 +43,8 @@ pub struct SpawnConfig {
     pub security: SecuritySettings,
     /// Limit for the worker to connect and shake hands.
     pub spawn_timeout: Duration,
+    /// Accept workers of another version (development only).
+    pub skip_version_check: bool,
     /// Folder under which each worker gets its own working folder.
     pub worker_dir_root: PathBuf,
 }
@@ -55,6 +57,7 @@ impl SpawnConfig {
             build_id: BUILD_ID.into(),
             security: SecuritySettings::default(),
             spawn_timeout: DEFAULT_SPAWN_TIMEOUT,
+            skip_version_check: false,
             worker_dir_root,
         }
     }
@@ -245,6 +248,7 @@ impl WorkerHandle {
             node_version: cfg.node_version.clone(),
             build_id: cfg.build_id.clone(),
             security: cfg.security.clone(),
+            skip_version_check: cfg.skip_version_check,
         };
         let reply = tokio::time::timeout(cfg.spawn_timeout, async {
             wire::write_frame(&mut stream, &handshake).await?;
