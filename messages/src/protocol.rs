@@ -51,6 +51,8 @@ pub struct SecuritySettings {
     pub landlock: bool,
     /// Kill a job that makes a networking system call (the host probed that it works).
     pub seccomp: bool,
+    /// Create each job in a new PID namespace (the host probed that it works).
+    pub pid_namespace: bool,
 }
 
 /// The host's first frame to a new worker.

@@ -54,12 +54,31 @@ fn last_os_error(what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
-/// Runs `job` in a child process with `cpu_budget` of CPU time.
+/// How the job process is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spawn {
+    /// A plain `fork`.
+    Fork,
+    /// `clone` with a new PID namespace: the job is PID 1 of its own namespace, sees no other
+    /// process and cannot signal one; anything it forks dies with it.
+    NewPidNamespace,
+}
+
+/// Runs `job` in a forked child process with `cpu_budget` of CPU time.
 ///
 /// `job` runs in the child and returns the role's encoded response. The child never
 /// returns from this function. An `Err` means the job could not be started or watched (a
 /// kernel-level failure of the worker, not of the job).
 pub fn run_job(cpu_budget: Duration, job: impl FnOnce() -> Vec<u8>) -> io::Result<JobEnd> {
+    run_job_in(Spawn::Fork, cpu_budget, job)
+}
+
+/// [`run_job`], with the job process created as `spawn` says.
+pub fn run_job_in(
+    spawn: Spawn,
+    cpu_budget: Duration,
+    job: impl FnOnce() -> Vec<u8>,
+) -> io::Result<JobEnd> {
     let mut fds = [0i32; 2];
     // SAFETY: `fds` is a valid two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -70,23 +89,39 @@ pub fn run_job(cpu_budget: Duration, job: impl FnOnce() -> Vec<u8>) -> io::Resul
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let parent = std::process::id();
     // SAFETY: the worker is single-threaded when it forks, so the child inherits a
-    // consistent heap and no locks held by other threads.
-    let pid = unsafe { libc::fork() };
+    // consistent heap and no locks held by other threads. The raw `clone` (no new stack:
+    // the child continues on a copy of this one, like `fork`) skips glibc's fork handlers,
+    // which is sound for the same reason.
+    let pid = unsafe {
+        match spawn {
+            Spawn::Fork => libc::fork(),
+            Spawn::NewPidNamespace => libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            ) as libc::pid_t,
+        }
+    };
     if pid < 0 {
         return Err(last_os_error("fork"));
     }
     if pid == 0 {
+        // In a new PID namespace the parent is invisible (getppid() is 0).
+        let parent = (spawn == Spawn::Fork).then_some(parent);
         child(parent, write_end.as_raw_fd(), job);
     }
     drop(write_end);
     watch(pid, read_end, cpu_budget)
 }
 
-fn child(parent: u32, write_fd: i32, job: impl FnOnce() -> Vec<u8>) -> ! {
+fn child(parent: Option<u32>, write_fd: i32, job: impl FnOnce() -> Vec<u8>) -> ! {
     // SAFETY: plain system calls on descriptors this process owns.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::getppid() as u32 != parent {
+        if parent.is_some_and(|parent| libc::getppid() as u32 != parent) {
             libc::_exit(1);
         }
         if libc::dup2(write_fd, REPORT_FD) != REPORT_FD {

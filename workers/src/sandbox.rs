@@ -15,9 +15,12 @@
 //! 4. Seccomp: any networking system call (socket, connect, bind, send, …) kills the process,
 //!    including their x32-ABI numbers, which a deny-list keyed on x86-64 numbers would miss.
 //!
-//! What is not here yet (see issue 4): namespaces and `pivot_root` (so a job can still see
-//! and signal other processes of the same user), a process-count limit (root ignores
-//! `RLIMIT_NPROC`; a user namespace would make it bite) and cgroup memory limits.
+//! 5. Where the kernel allows it (optional), the job is created in a new PID namespace: it
+//!    sees and can signal no other process (see [`crate::job::Spawn`]).
+//!
+//! What is not here yet (see issue 4): the other namespaces and `pivot_root`, a
+//! process-count limit (root ignores `RLIMIT_NPROC`; a user namespace would make it bite) and
+//! cgroup memory limits.
 //! `docs/escape-tests.md` lists what each layer stops, as measured by a test.
 
 use landlock::{
@@ -45,10 +48,23 @@ pub struct Policy {
     pub landlock: bool,
     /// Apply the seccomp network filter.
     pub seccomp: bool,
+    /// Run the job in a new PID namespace (see [`crate::job::Spawn`]).
+    pub pid_namespace: bool,
     /// Folders the job may read and write beneath.
     pub writable: Vec<PathBuf>,
     /// Folders the job may only read beneath.
     pub readable: Vec<PathBuf>,
+}
+
+impl Policy {
+    /// How the job process is to be created under this policy.
+    pub fn spawn(&self) -> crate::job::Spawn {
+        if self.pid_namespace {
+            crate::job::Spawn::NewPidNamespace
+        } else {
+            crate::job::Spawn::Fork
+        }
+    }
 }
 
 /// Why a sandbox layer could not be applied.
@@ -284,7 +300,27 @@ pub fn probe(allowed_dir: &std::path::Path) -> Vec<ProbeResult> {
         Ok(other) => Err(format!("the probe job ended unexpectedly: {other:?}")),
         Err(e) => Err(format!("cannot start a probe job: {e}")),
     };
+    let pid_namespace =
+        match crate::job::run_job_in(crate::job::Spawn::NewPidNamespace, budget, || {
+            // SAFETY: getpid has no preconditions.
+            if unsafe { libc::getpid() } == 1 {
+                Vec::new()
+            } else {
+                b"the job is not PID 1 of a new namespace".to_vec()
+            }
+        }) {
+            Ok(JobEnd::Reported(JobReport::Done(msg), _)) if msg.is_empty() => Ok(()),
+            Ok(JobEnd::Reported(JobReport::Done(msg), _)) => {
+                Err(String::from_utf8_lossy(&msg).into_owned())
+            }
+            Ok(other) => Err(format!("the probe job ended unexpectedly: {other:?}")),
+            Err(e) => Err(format!("clone(CLONE_NEWPID) failed: {e}")),
+        };
     vec![
+        ProbeResult {
+            feature: "pid_namespace",
+            error: pid_namespace.err(),
+        },
         ProbeResult {
             feature: "no_new_privs",
             error: in_job(&|| no_new_privs().map_err(|e| e.to_string())).err(),

@@ -168,6 +168,7 @@ fn security_policy(security: &SecuritySettings) -> sandbox::Policy {
     sandbox::Policy {
         landlock: security.landlock,
         seccomp: security.seccomp,
+        pid_namespace: security.pid_namespace,
         ..sandbox::Policy::default()
     }
 }
@@ -193,7 +194,7 @@ pub fn handle_prepare(
         writable: vec![worker_dir.to_path_buf()],
         ..security_policy(security)
     };
-    let end = job::run_job(budget, || {
+    let end = job::run_job_in(policy.spawn(), budget, || {
         sandbox::enter_or_exit(&policy);
         alloc_tracker::start(limit);
         prepare_job(&req, &artifact).encode()
@@ -297,7 +298,7 @@ pub fn handle_execute(
             .collect(),
         ..security_policy(security)
     };
-    let end = job::run_job(budget, || {
+    let end = job::run_job_in(policy.spawn(), budget, || {
         sandbox::enter_or_exit(&policy);
         execute_job(&req, &engine).encode()
     });

@@ -203,6 +203,19 @@ pub fn report(args: &HostArgs) -> Report {
             }
             match probe {
                 Ok(report) => {
+                    for feature in security::OPTIONAL {
+                        let name = format!("sandbox: {feature} (optional)");
+                        checks.push(match report.get(*feature).cloned().flatten() {
+                            None if report.contains_key(*feature) => {
+                                Check::ok(name, "works in a job process")
+                            }
+                            why => Check::warn(
+                                name,
+                                why.unwrap_or_else(|| "not reported".into()),
+                                security::hint(feature),
+                            ),
+                        });
+                    }
                     for feature in security::REQUIRED {
                         let name = format!("sandbox: {feature}");
                         checks.push(match report.get(*feature).cloned().flatten() {
