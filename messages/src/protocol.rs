@@ -53,6 +53,8 @@ pub struct SecuritySettings {
     pub seccomp: bool,
     /// Create each job in a new PID namespace (the host probed that it works).
     pub pid_namespace: bool,
+    /// Move the worker into an empty network namespace at start-up (probed).
+    pub net_namespace: bool,
 }
 
 /// The host's first frame to a new worker.

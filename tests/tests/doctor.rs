@@ -41,11 +41,10 @@ fn this_machine_supports_every_sandbox_layer() {
         let c = check(&report, &format!("sandbox: {feature}"));
         assert_eq!(c["status"], "ok", "CI expects {feature} to work here: {c}");
     }
-    let pid_ns = check(&report, "sandbox: pid_namespace (optional)");
-    assert_eq!(
-        pid_ns["status"], "ok",
-        "CI expects PID namespaces to work here: {pid_ns}"
-    );
+    for optional in ["pid_namespace", "net_namespace"] {
+        let c = check(&report, &format!("sandbox: {optional} (optional)"));
+        assert_eq!(c["status"], "ok", "CI expects {optional} to work here: {c}");
+    }
     assert_eq!(report["secure_mode_ready"], true, "{report}");
     assert_eq!(status, 0);
 }

@@ -141,6 +141,13 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
     }
     frame::write_frame(&mut stream, &HandshakeReply::Ready(info()))?;
     sandbox::warm_up();
+    if handshake.security.net_namespace
+        && let Err(e) = sandbox::enter_empty_network_namespace()
+    {
+        return Err(WorkerError::Refused(format!(
+            "the host asked for an empty network namespace: {e}"
+        )));
+    }
     let mut engines = EngineCache::default();
     loop {
         let payload = match frame::read_frame_bytes(&mut stream) {

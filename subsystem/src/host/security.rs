@@ -23,7 +23,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUIRED: &[&str] = &["no_new_privs", "rlimits", "landlock", "seccomp"];
 
 /// Layers used where they work, with a warning where they do not.
-pub const OPTIONAL: &[&str] = &["pid_namespace"];
+pub const OPTIONAL: &[&str] = &["pid_namespace", "net_namespace"];
 
 /// The outcome of each layer: `None` if it works, else why not.
 pub type ProbeReport = BTreeMap<String, Option<String>>;
@@ -44,6 +44,10 @@ pub fn hint(feature: &str) -> &'static str {
             "prctl(PR_SET_NO_NEW_PRIVS) was refused: check the container's security options"
         }
         "rlimits" => "setrlimit was refused: check LimitCORE=/LimitNOFILE= in the systemd unit",
+        "net_namespace" => {
+            "unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN or user namespaces; under systemd, \
+             RestrictNamespaces= must allow net"
+        }
         "pid_namespace" => {
             "clone(CLONE_NEWPID) needs CAP_SYS_ADMIN or user namespaces; under systemd, \
              RestrictNamespaces= must allow pid; in Docker, --security-opt seccomp must allow clone \
@@ -136,21 +140,16 @@ pub fn decide(
             "INSECURE: running PVF jobs without this sandbox layer"
         );
     }
-    if !works("pid_namespace") {
-        tracing::info!(
-            why = report
-                .get("pid_namespace")
-                .cloned()
-                .flatten()
-                .unwrap_or_default(),
-            "jobs run without their own PID namespace (optional layer)"
-        );
+    for feature in OPTIONAL.iter().filter(|f| !works(f)) {
+        let why = report.get(*feature).cloned().flatten().unwrap_or_default();
+        tracing::info!(feature, why, "optional sandbox layer unavailable");
     }
     Ok(SecuritySettings {
         secure_validator_mode: secure_mode,
         landlock: works("landlock"),
         seccomp: works("seccomp"),
         pid_namespace: works("pid_namespace"),
+        net_namespace: works("net_namespace"),
     })
 }
 
