@@ -16,6 +16,7 @@
 //! - [`version`]: the version and build id that node and workers compare at spawn.
 
 pub mod candidate_validation;
+pub mod checksum;
 pub mod error;
 pub mod executor_params;
 pub mod frame;

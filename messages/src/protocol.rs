@@ -123,15 +123,13 @@ pub struct PrepareMemoryStats {
     pub max_rss_bytes: u64,
 }
 
-/// A prepared artifact, written into the worker directory.
+/// A prepared artifact, written into the worker directory as [`ARTIFACT_FILE_NAME`]. The job
+/// reports only what the node cannot see for itself; the node checks the length and computes
+/// the checksum from the file, trusting nothing else from a job that ran untrusted code.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct PrepareSuccess {
-    /// The artifact's file name inside the worker directory.
-    pub artifact_file: String,
     /// The artifact's size in bytes.
     pub artifact_len: u64,
-    /// BLAKE3 of the artifact bytes, to check before the artifact is trusted.
-    pub checksum: [u8; 32],
     /// CPU time the job used, in nanoseconds.
     pub cpu_time_ns: u64,
     /// Memory the job used.

@@ -34,20 +34,9 @@ pub fn load_artifact(engine: &Engine, path: &Path) -> Result<Module, ExecError> 
     // SAFETY: wasmtime requires that the file is an artifact produced by a compatible engine
     // and is not modified while mapped. It checks the header, engine version and
     // configuration itself; the job checks the checksum the host recorded just before
-    // (see `checksum_of_file`), and the artifact lives in a directory only the host writes.
+    // (see `pvf_messages::checksum`), and the artifact lives in a directory only the host writes.
     unsafe { Module::deserialize_file(engine, path) }
         .map_err(|e| ExecError::RuntimeConstruction(format!("{e:#}")))
-}
-
-/// 16 hex digits of blake3 over the file at `path`: the checksum the host names artifacts by.
-pub fn checksum_of_file(path: &Path) -> std::io::Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path)?)?;
-    let hash = hasher.finalize();
-    Ok(hash.as_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Loads the artifact at `path` and runs `validate_block` on the encoded `params`.

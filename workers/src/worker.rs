@@ -243,9 +243,7 @@ fn prepare_job(req: &PrepareRequest, artifact: &Path) -> PrepareResponse {
     std::fs::write(artifact, &bytes)
         .map_err(|e| PrepareError::CreateTmpFile(format!("{}: {e}", artifact.display())))?;
     Ok(PrepareSuccess {
-        artifact_file: ARTIFACT_FILE.into(),
         artifact_len: bytes.len() as u64,
-        checksum: *blake3::hash(&bytes).as_bytes(),
         cpu_time_ns: 0,
         memory: PrepareMemoryStats {
             peak_tracked_bytes: alloc_tracker::peak(),
@@ -340,7 +338,7 @@ pub fn handle_execute(
 /// large enough for the native stack limit granted to Wasm.
 fn execute_job(req: &ExecuteRequest, engine: &wasmtime::Engine) -> ExecuteResponse {
     if !req.artifact_checksum.is_empty() {
-        match execute::checksum_of_file(Path::new(&req.artifact_path)) {
+        match pvf_messages::checksum::of_file(Path::new(&req.artifact_path)) {
             Ok(sum) if sum == req.artifact_checksum => {}
             Ok(_) => return ExecuteResponse::CorruptedArtifact,
             Err(e) => {

@@ -11,7 +11,9 @@
 
 use super::env;
 use parity_scale_codec::{DecodeAll, Encode};
-use pvf_messages::{Hash, PrepParamsHash, PrepareError, ValidationCodeHash, host::PvfPrepData};
+use pvf_messages::{
+    Hash, PrepParamsHash, PrepareError, ValidationCodeHash, checksum, host::PvfPrepData,
+};
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
@@ -51,17 +53,6 @@ impl ArtifactId {
             self.prep_hash.0.to_hex(),
         )
     }
-}
-
-/// 16 hex digits of blake3 over `bytes`: the checksum in artifact names.
-pub fn checksum_of(bytes: &[u8]) -> String {
-    hex::encode(&blake3::hash(bytes).as_bytes()[..8])
-}
-
-fn checksum_of_file(path: &Path) -> std::io::Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path)?)?;
-    Ok(hex::encode(&hasher.finalize().as_bytes()[..8]))
 }
 
 fn parse_hash(s: &str) -> Option<Hash> {
@@ -190,12 +181,12 @@ impl CacheDir {
             let verdict = match parse_name(&name) {
                 None => Err(&mut scan.stray),
                 Some((_, env, _, _)) if env != self.env_hash => Err(&mut scan.other_environment),
-                Some((id, _, sum, Record::Artifact)) => match checksum_of_file(&path) {
+                Some((id, _, sum, Record::Artifact)) => match checksum::of_file(&path) {
                     Ok(actual) if actual == sum => Ok((id, None)),
                     _ => Err(&mut scan.corrupted),
                 },
                 Some((id, _, sum, Record::Failure)) => match std::fs::read(&path) {
-                    Ok(bytes) if checksum_of(&bytes) == sum => {
+                    Ok(bytes) if checksum::of_bytes(&bytes) == sum => {
                         match PrepareError::decode_all(&mut &bytes[..]) {
                             Ok(error) if error.is_deterministic() => Ok((id, Some(error))),
                             _ => Err(&mut scan.corrupted),
@@ -246,7 +237,7 @@ impl CacheDir {
                 from.display()
             )));
         }
-        let sum = checksum_of_file(from).map_err(err)?;
+        let sum = checksum::of_file(from).map_err(err)?;
         let to = self.artifacts.join(id.file_name(&self.env_hash, &sum));
         std::fs::rename(from, &to).map_err(|e| {
             PrepareError::RenameTmpFile(format!("{} -> {}: {e}", from.display(), to.display()))
@@ -263,7 +254,7 @@ impl CacheDir {
         let bytes = error.encode();
         let to = self
             .artifacts
-            .join(id.failure_name(&self.env_hash, &checksum_of(&bytes)));
+            .join(id.failure_name(&self.env_hash, &checksum::of_bytes(&bytes)));
         let tmp = tempfile::NamedTempFile::new_in(&self.workers)?;
         std::fs::write(tmp.path(), &bytes)?;
         tmp.persist(&to).map_err(|e| e.error)?;
@@ -276,17 +267,6 @@ impl CacheDir {
         match parse_name(name)? {
             (_, _, sum, Record::Artifact) => Some(sum.to_string()),
             _ => None,
-        }
-    }
-
-    /// Checks a stored artifact against the checksum in its name.
-    pub fn verify(&self, path: &Path) -> bool {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        match name.as_deref().and_then(parse_name) {
-            Some((_, _, sum, Record::Artifact)) => {
-                checksum_of_file(path).is_ok_and(|actual| actual == sum)
-            }
-            _ => false,
         }
     }
 }
@@ -496,7 +476,7 @@ impl ArtifactTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pvf_messages::{ExecutorParams, PvfPrepKind, ValidationCode};
+    use pvf_messages::{ExecutorParams, PvfPrepKind, ValidationCode, checksum};
 
     fn id(n: u8) -> ArtifactId {
         ArtifactId::of(&PvfPrepData::new(
@@ -527,9 +507,8 @@ mod tests {
         assert!(!src.exists());
         assert!(
             to.to_string_lossy()
-                .ends_with(&format!("_{}.pvf", checksum_of(b"abcd")))
+                .ends_with(&format!("_{}.pvf", checksum::of_bytes(b"abcd")))
         );
-        assert!(cache.verify(&to));
     }
 
     #[test]
@@ -544,7 +523,7 @@ mod tests {
         let other_env = root
             .path()
             .join("artifacts")
-            .join(id(3).file_name("0000000000000000", &checksum_of(b"x")));
+            .join(id(3).file_name("0000000000000000", &checksum::of_bytes(b"x")));
         std::fs::write(&other_env, b"x").unwrap();
         std::fs::write(root.path().join("artifacts/junk.tmp"), b"").unwrap();
         std::fs::create_dir(cache.workers_dir().join("prepare-old")).unwrap();
