@@ -8,24 +8,21 @@
 //! the artifact and prepares it again before the retry.
 
 use super::{
-    Config, WALL_CLOCK_FACTOR,
+    Config,
     artifacts::{ArtifactId, ArtifactState, ArtifactTable, CacheDir, FailedPreparation},
     classify,
     discovery::WorkerPaths,
+    exchange,
     execute_queue::{ExecuteJob, ExecuteQueue, PendingExecute},
     prepare_queue::{PrepareJob, PrepareLimits, PrepareQueue},
-    worker::{RequestError, SpawnConfig, SpawnError, WorkerHandle},
+    worker::{SpawnConfig, SpawnError, WorkerHandle},
 };
 use futures::{FutureExt, channel::oneshot};
-use parity_scale_codec::Encode;
 use pvf_messages::{
     ExecutorParams, Hash, InternalValidationError, PossiblyInvalidError, PrepareError, PvfExecKind,
     ValidationError,
     host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
-    protocol::{
-        ARTIFACT_FILE_NAME, ExecuteRequest, ExecuteResponse, PrepareRequest, PrepareResponse,
-        WorkerKind,
-    },
+    protocol::WorkerKind,
 };
 use pvf_metrics::{Flavor, Metrics, VerdictClass as MetricsVerdict};
 use std::{
@@ -354,10 +351,20 @@ impl Actor {
     fn needs_preparation(&self, id: &ArtifactId) -> bool {
         match self.table.get(id) {
             None => true,
-            Some(ArtifactState::Failed(f)) => {
-                f.may_retry(&self.config.prepare_retry, Instant::now())
-            }
+            Some(ArtifactState::Failed(_)) => self.failed_for_now(id).is_none(),
             Some(_) => false,
+        }
+    }
+
+    /// The error of a failed preparation of `id` that may not be tried again yet.
+    fn failed_for_now(&self, id: &ArtifactId) -> Option<PrepareError> {
+        match self.table.get(id) {
+            Some(ArtifactState::Failed(f))
+                if !f.may_retry(&self.config.prepare_retry, Instant::now()) =>
+            {
+                Some(f.error.clone())
+            }
+            _ => None,
         }
     }
 
@@ -381,10 +388,8 @@ impl Actor {
             Some(ArtifactState::Prepared(_)) => {
                 let _ = response.send(Ok(()));
             }
-            Some(ArtifactState::Failed(f))
-                if !f.may_retry(&self.config.prepare_retry, Instant::now()) =>
-            {
-                let _ = response.send(Err(f.error.clone()));
+            Some(ArtifactState::Failed(_)) if let Some(error) = self.failed_for_now(&id) => {
+                let _ = response.send(Err(error));
             }
             Some(ArtifactState::Preparing { .. }) => {
                 // A pre-check must run with the strict limits of its kind, even if a lenient
@@ -417,11 +422,8 @@ impl Actor {
             return;
         }
         match self.table.get(&id) {
-            Some(ArtifactState::Failed(f))
-                if !f.may_retry(&self.config.prepare_retry, Instant::now()) =>
-            {
-                let error = ValidationError::Preparation(f.error.clone());
-                self.answer(pending, Err(error));
+            Some(ArtifactState::Failed(_)) if let Some(error) = self.failed_for_now(&id) => {
+                self.answer(pending, Err(ValidationError::Preparation(error)));
             }
             Some(ArtifactState::Preparing { .. }) => {
                 self.prepare_queue.make_critical(&id);
@@ -774,14 +776,8 @@ async fn prepare_job(
         }
     };
     let pvf = &job.pvf;
-    let req = PrepareRequest {
-        code: pvf.code.0.clone(),
-        executor_params: (*pvf.executor_params).clone(),
-        kind: pvf.prep_kind,
-        cpu_timeout_ms: pvf.prep_timeout.as_millis() as u64,
-    };
-    let answer: Option<Result<PrepareResponse, RequestError>> = tokio::select! {
-        answer = worker.request(&req, pvf.prep_timeout.saturating_mul(WALL_CLOCK_FACTOR)) => Some(answer),
+    let answer = tokio::select! {
+        answer = exchange::prepare(&mut worker, pvf) => Some(answer),
         () = spawner.stopping() => None,
     };
     let Some(answer) = answer else {
@@ -796,11 +792,8 @@ async fn prepare_job(
             metrics.observe_preparation_time(Duration::from_nanos(ok.cpu_time_ns));
             metrics.observe_preparation_max_rss(ok.memory.max_rss_bytes);
             metrics.observe_preparation_peak_tracked_allocation(ok.memory.peak_tracked_bytes);
-            // The job's own idea of the file name is ignored: it ran untrusted code.
-            let from = worker.dir().join(ARTIFACT_FILE_NAME);
-            let path = cache
-                .install(&from, &job.id, ok.artifact_len)
-                .map_err(PrepareFailure::local)?;
+            let path =
+                exchange::install(&worker, cache, &job.id, &ok).map_err(PrepareFailure::local)?;
             Ok((path, ok.artifact_len))
         });
     if keep {
@@ -837,15 +830,8 @@ async fn execute_job(
             }
         }
     };
-    let wire = ExecuteRequest {
-        artifact_path: job.artifact.to_string_lossy().into_owned(),
-        params: req.params.encode(),
-        executor_params: (*params).clone(),
-        cpu_timeout_ms: req.exec_timeout.as_millis() as u64,
-        artifact_checksum: CacheDir::checksum_in_name(&job.artifact).unwrap_or_default(),
-    };
-    let answer: Option<Result<ExecuteResponse, RequestError>> = tokio::select! {
-        answer = worker.request(&wire, req.exec_timeout.saturating_mul(WALL_CLOCK_FACTOR)) => Some(answer),
+    let answer = tokio::select! {
+        answer = exchange::execute(&mut worker, &job.artifact, &req.params, &params, req.exec_timeout) => Some(answer),
         () = spawner.stopping() => None,
     };
     let Some(answer) = answer else {

@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod classify;
 pub mod discovery;
 pub mod env;
+pub mod exchange;
 pub mod execute_queue;
 mod handle;
 mod oneshot;

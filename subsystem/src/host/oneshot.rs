@@ -4,17 +4,15 @@
 //! the full host (which keep workers alive between jobs) build on the same pieces.
 
 use super::{
-    WALL_CLOCK_FACTOR,
     artifacts::{ArtifactId, CacheDir},
     classify::{self, Executed},
     discovery::{self, WorkerPaths},
+    exchange,
     worker::{SpawnConfig, WorkerHandle},
 };
-use parity_scale_codec::Encode;
 use pvf_messages::{
     ExecutorParams, InternalValidationError, PvfPrepKind, ValidationCode, ValidationError,
-    ValidationParams, ValidationResult,
-    protocol::{ExecuteRequest, PrepareRequest, WorkerKind},
+    ValidationParams, ValidationResult, host::PvfPrepData, protocol::WorkerKind,
 };
 use std::{
     path::{Path, PathBuf},
@@ -124,28 +122,10 @@ impl Host {
     ) -> Result<Prepared, ValidationError> {
         let start = Instant::now();
         let mut worker = self.spawn(WorkerKind::Prepare).await?;
-        let timeout = executor_params.prep_timeout(kind);
-        let req = PrepareRequest {
-            code: code.0.clone(),
-            executor_params: executor_params.clone(),
-            kind,
-            cpu_timeout_ms: timeout.as_millis() as u64,
-        };
-        let answer = worker
-            .request(&req, timeout.saturating_mul(WALL_CLOCK_FACTOR))
-            .await;
+        let pvf = PvfPrepData::new(code.clone(), executor_params.clone(), kind);
+        let answer = exchange::prepare(&mut worker, &pvf).await;
         let ok = classify::prepare_outcome(answer).map_err(ValidationError::Preparation)?;
-        let id = ArtifactId {
-            code_hash: code.hash(),
-            prep_hash: executor_params.prep_hash(),
-        };
-        // The job's own idea of the file name is ignored: it ran untrusted code.
-        let from = worker
-            .dir()
-            .join(pvf_messages::protocol::ARTIFACT_FILE_NAME);
-        let path = self
-            .cache
-            .install(&from, &id, ok.artifact_len)
+        let path = exchange::install(&worker, &self.cache, &ArtifactId::of(&pvf), &ok)
             .map_err(ValidationError::Preparation)?;
         worker.shutdown().await;
         Ok(Prepared {
@@ -194,7 +174,7 @@ impl Host {
 }
 
 /// Runs one execution request on an already spawned execute worker, with the wall-clock
-/// limit of [`WALL_CLOCK_FACTOR`] × `timeout`.
+/// limit of [`super::WALL_CLOCK_FACTOR`] × `timeout`.
 pub async fn execute_on(
     worker: &mut WorkerHandle,
     artifact: &Path,
@@ -202,17 +182,7 @@ pub async fn execute_on(
     executor_params: &ExecutorParams,
     timeout: Duration,
 ) -> Result<Executed, ValidationError> {
-    let req = ExecuteRequest {
-        artifact_path: artifact.to_string_lossy().into_owned(),
-        params: params.encode(),
-        executor_params: executor_params.clone(),
-        cpu_timeout_ms: timeout.as_millis() as u64,
-        artifact_checksum: super::artifacts::CacheDir::checksum_in_name(artifact)
-            .unwrap_or_default(),
-    };
     classify::execute_outcome(
-        worker
-            .request(&req, timeout.saturating_mul(WALL_CLOCK_FACTOR))
-            .await,
+        exchange::execute(worker, artifact, params, executor_params, timeout).await,
     )
 }
