@@ -62,9 +62,7 @@ pub fn host(cache: &Path) -> Host {
     host_with(HostConfig {
         workers_path: Some(workers_dir()),
         cache_path: Some(cache.to_path_buf()),
-        node_version_override: None,
-        insecure_validator: false,
-        skip_version_check: false,
+        ..HostConfig::default()
     })
 }
 

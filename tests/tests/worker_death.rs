@@ -192,8 +192,7 @@ fn a_worker_of_another_version_is_refused_with_a_restart_hint() {
         workers_path: Some(pvf_tests::workers_dir()),
         cache_path: Some(cache.path().to_path_buf()),
         node_version_override: Some("0.0.0-other".into()),
-        insecure_validator: false,
-        skip_version_check: false,
+        ..HostConfig::default()
     });
     let r = pvf_tests::runtime().block_on(host.validate(
         &ValidationCode(pvf_test_pvfs::adder().to_vec()),
@@ -217,8 +216,8 @@ fn the_version_check_can_be_disabled_for_development() {
         workers_path: Some(pvf_tests::workers_dir()),
         cache_path: Some(cache.path().to_path_buf()),
         node_version_override: Some("0.0.0-other".into()),
-        insecure_validator: false,
         skip_version_check: true,
+        ..HostConfig::default()
     });
     let v = pvf_tests::runtime()
         .block_on(host.validate(
@@ -241,9 +240,8 @@ fn a_binary_that_is_not_a_worker_fails_to_spawn_cleanly() {
         let config = |insecure_validator| HostConfig {
             workers_path: Some(not_a_worker.into()),
             cache_path: Some(cache.path().to_path_buf()),
-            node_version_override: None,
             insecure_validator,
-            skip_version_check: false,
+            ..HostConfig::default()
         };
         // Secure mode: the sandbox probe gets no report, so the host refuses to start.
         match pvf_subsystem::host::Host::new(&config(false)) {
@@ -275,9 +273,7 @@ fn one_binary_can_serve_both_roles() {
     let host = pvf_tests::host_with(HostConfig {
         workers_path: Some(pvf_tests::binary("pvf-execute-worker")),
         cache_path: Some(cache.path().to_path_buf()),
-        node_version_override: None,
-        insecure_validator: false,
-        skip_version_check: false,
+        ..HostConfig::default()
     });
     let code = ValidationCode(pvf_test_pvfs::hostile::unknown_import_uncalled());
     let v = pvf_tests::runtime()
