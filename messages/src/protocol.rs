@@ -51,10 +51,48 @@ pub struct SecuritySettings {
     pub landlock: bool,
     /// Kill a job that makes a networking system call (the host probed that it works).
     pub seccomp: bool,
-    /// Create each job in a new PID namespace (the host probed that it works).
-    pub pid_namespace: bool,
     /// Move the worker into an empty network namespace at start-up (probed).
     pub net_namespace: bool,
+    /// Move the worker into user and mount namespaces and `pivot_root` into its folder at
+    /// start-up (probed).
+    pub pivot_root: bool,
+    /// The namespaces each job is created in (each probed).
+    pub job_namespaces: JobNamespaceSettings,
+}
+
+/// Which new namespaces each job is created in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode)]
+pub struct JobNamespaceSettings {
+    /// A user namespace (it also makes the job's process limit bind).
+    pub user: bool,
+    /// A mount namespace.
+    pub mount: bool,
+    /// A PID namespace.
+    pub pid: bool,
+    /// An IPC namespace.
+    pub ipc: bool,
+    /// A UTS namespace.
+    pub uts: bool,
+    /// A cgroup namespace.
+    pub cgroup: bool,
+}
+
+/// Where a worker creates its cgroup and what limits it sets (see the workers' `cgroup`
+/// module).
+#[derive(Clone, PartialEq, Eq, Debug, Default, Encode, Decode)]
+pub struct CgroupSettings {
+    /// Parent cgroup folders, one per hierarchy (none: no cgroup limits).
+    pub parents: Vec<String>,
+    /// Most tasks of the worker and its jobs together.
+    pub pids_max: Option<u64>,
+    /// Most memory of the worker and its jobs together, in bytes.
+    pub memory_max: Option<u64>,
+}
+
+/// The name of a worker's cgroup beneath each parent in [`CgroupSettings::parents`]: the
+/// worker creates it, the host removes it once the worker is gone.
+pub fn worker_cgroup_name(pid: u32) -> String {
+    format!("worker-{pid}")
 }
 
 /// The host's first frame to a new worker.
@@ -68,6 +106,11 @@ pub struct Handshake {
     pub build_id: String,
     /// Sandbox requirements.
     pub security: SecuritySettings,
+    /// The artifact cache, which an execute worker mounts read-only into its root (empty for
+    /// prepare workers).
+    pub artifacts_dir: String,
+    /// The cgroups the worker moves into, with their limits.
+    pub cgroup: CgroupSettings,
     /// Accept a worker of another version or build (`--disable-worker-version-check`, for
     /// development only: the two may disagree on artifacts and verdicts).
     pub skip_version_check: bool,
@@ -99,6 +142,9 @@ pub enum HandshakeReply {
         /// The role this binary serves.
         serves: WorkerKind,
     },
+    /// The worker could not confine itself as the handshake asked; it exits after saying so.
+    #[codec(index = 3)]
+    SandboxFailed(String),
 }
 
 /// Compile a PVF into an artifact in the worker directory.

@@ -374,9 +374,9 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
     let sandbox_policy = pvf_workers::sandbox::Policy {
         landlock: layers.contains("landlock"),
         seccomp: layers.contains("seccomp"),
-        // This bench forks its own job processes; the PID namespace (a `clone` flag, not a
-        // layer the job enters) is not part of this row.
-        pid_namespace: false,
+        // This bench forks its own job processes; the namespaces (`clone` flags, not layers
+        // the job enters) are not part of this row.
+        namespaces: Default::default(),
         writable: Vec::new(),
         readable: artifact
             .parent()

@@ -37,13 +37,36 @@ fn this_machine_supports_every_sandbox_layer() {
         "--cache-path",
         &cache.path().display().to_string(),
     ]);
-    for feature in ["no_new_privs", "rlimits", "landlock", "seccomp"] {
+    for feature in [
+        "no_new_privs",
+        "rlimits",
+        "capabilities",
+        "landlock",
+        "pivot_root",
+        "seccomp",
+    ] {
         let c = check(&report, &format!("sandbox: {feature}"));
         assert_eq!(c["status"], "ok", "CI expects {feature} to work here: {c}");
     }
-    for optional in ["pid_namespace", "net_namespace"] {
+    for optional in [
+        "net_namespace",
+        "user_namespace",
+        "job_user_namespace",
+        "mount_namespace",
+        "pid_namespace",
+        "ipc_namespace",
+        "uts_namespace",
+        "cgroup_namespace",
+    ] {
         let c = check(&report, &format!("sandbox: {optional} (optional)"));
         assert_eq!(c["status"], "ok", "CI expects {optional} to work here: {c}");
+    }
+    for controller in ["pids", "memory"] {
+        let c = check(&report, &format!("cgroup: {controller} (optional)"));
+        assert_eq!(
+            c["status"], "ok",
+            "CI expects the {controller} cgroup here: {c}"
+        );
     }
     assert_eq!(report["secure_mode_ready"], true, "{report}");
     assert_eq!(status, 0);

@@ -51,6 +51,8 @@ fn handshake(kind: WorkerKind) -> Handshake {
         node_version: VERSION.into(),
         build_id: BUILD_ID.into(),
         security: SecuritySettings::default(),
+        artifacts_dir: String::new(),
+        cgroup: Default::default(),
         skip_version_check: false,
     }
 }

@@ -7,6 +7,7 @@
 //! exceed the wall time waited, so the budget is checked exactly, without polling. When the
 //! pipe closes the child is reaped with `wait4`, which also yields its CPU time and peak RSS.
 
+use crate::sandbox::JobNamespaces;
 use parity_scale_codec::{Decode, Encode};
 use pvf_messages::frame::{self, FrameError, MAX_FRAME_LEN};
 use std::io::{self, Write};
@@ -59,9 +60,15 @@ fn last_os_error(what: &str) -> io::Error {
 pub enum Spawn {
     /// A plain `fork`.
     Fork,
-    /// `clone` with a new PID namespace: the job is PID 1 of its own namespace, sees no other
-    /// process and cannot signal one; anything it forks dies with it.
-    NewPidNamespace,
+    /// `clone` with new namespaces (see [`JobNamespaces`]).
+    Clone(JobNamespaces),
+}
+
+impl Spawn {
+    /// Whether the job is PID 1 of a new PID namespace (its parent is then invisible to it).
+    fn new_pid_namespace(self) -> bool {
+        matches!(self, Spawn::Clone(ns) if ns.pid)
+    }
 }
 
 /// Runs `job` in a forked child process with `cpu_budget` of CPU time.
@@ -95,9 +102,9 @@ pub fn run_job_in(
     let pid = unsafe {
         match spawn {
             Spawn::Fork => libc::fork(),
-            Spawn::NewPidNamespace => libc::syscall(
+            Spawn::Clone(namespaces) => libc::syscall(
                 libc::SYS_clone,
-                (libc::CLONE_NEWPID | libc::SIGCHLD) as libc::c_ulong,
+                (namespaces.clone_flags() | libc::SIGCHLD) as libc::c_ulong,
                 0usize,
                 0usize,
                 0usize,
@@ -106,11 +113,14 @@ pub fn run_job_in(
         }
     };
     if pid < 0 {
-        return Err(last_os_error("fork"));
+        return Err(last_os_error(match spawn {
+            Spawn::Fork => "fork",
+            Spawn::Clone(_) => "clone",
+        }));
     }
     if pid == 0 {
         // In a new PID namespace the parent is invisible (getppid() is 0).
-        let parent = (spawn == Spawn::Fork).then_some(parent);
+        let parent = (!spawn.new_pid_namespace()).then_some(parent);
         child(parent, write_end.as_raw_fd(), job);
     }
     drop(write_end);

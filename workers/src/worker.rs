@@ -8,7 +8,8 @@ use crate::{
     alloc_tracker, engine,
     execute::{self, ExecError},
     job::{self, JobEnd, JobReport, Usage},
-    prepare, sandbox,
+    prepare,
+    sandbox::{self, JobNamespaces, WorkerConfinement, WorkerRoot},
 };
 use clap::Parser;
 use parity_scale_codec::{DecodeAll, Encode};
@@ -16,8 +17,9 @@ use pvf_messages::{
     ExecutorParams, PrepareError,
     frame::{self, FrameError},
     protocol::{
-        ExecuteRequest, ExecuteResponse, Handshake, HandshakeReply, PrepareMemoryStats,
-        PrepareRequest, PrepareResponse, PrepareSuccess, SecuritySettings, WorkerInfo, WorkerKind,
+        CgroupSettings, ExecuteRequest, ExecuteResponse, Handshake, HandshakeReply,
+        JobNamespaceSettings, PrepareMemoryStats, PrepareRequest, PrepareResponse, PrepareSuccess,
+        SecuritySettings, WorkerInfo, WorkerKind,
     },
     version::{BUILD_ID, FULL_VERSION, VERSION},
 };
@@ -139,15 +141,22 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
             handshake.node_version, handshake.build_id
         )));
     }
-    frame::write_frame(&mut stream, &HandshakeReply::Ready(info()))?;
     sandbox::warm_up();
-    if handshake.security.net_namespace
-        && let Err(e) = sandbox::enter_empty_network_namespace()
-    {
-        return Err(WorkerError::Refused(format!(
-            "the host asked for an empty network namespace: {e}"
-        )));
+    let artifacts_dir =
+        (!handshake.artifacts_dir.is_empty()).then(|| PathBuf::from(&handshake.artifacts_dir));
+    let mut root = WorkerRoot::new(worker_dir.clone(), artifacts_dir);
+    let confined = join_cgroups(&handshake.cgroup)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            sandbox::confine_worker(&mut root, worker_confinement(kind, &handshake.security))
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = confined {
+        let why = format!("confining the worker: {e}");
+        frame::write_frame(&mut stream, &HandshakeReply::SandboxFailed(why.clone()))?;
+        return Err(WorkerError::Refused(why));
     }
+    frame::write_frame(&mut stream, &HandshakeReply::Ready(info()))?;
     let mut engines = EngineCache::default();
     loop {
         let payload = match frame::read_frame_bytes(&mut stream) {
@@ -158,15 +167,55 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         match kind {
             WorkerKind::Prepare => {
                 let req: PrepareRequest = frame::decode_payload(&payload)?;
-                let response = handle_prepare(req, worker_dir, &handshake.security);
+                let response = handle_prepare(req, &root, &handshake.security);
                 frame::write_frame(&mut stream, &response)?;
             }
             WorkerKind::Execute => {
                 let req: ExecuteRequest = frame::decode_payload(&payload)?;
-                let response = handle_execute(req, &mut engines, worker_dir, &handshake.security);
+                let response = handle_execute(req, &mut engines, &root, &handshake.security);
                 frame::write_frame(&mut stream, &response)?;
             }
         }
+    }
+}
+
+/// Moves the worker into the cgroups the host named, with their limits.
+pub fn join_cgroups(settings: &CgroupSettings) -> Result<(), sandbox::cgroup::CgroupError> {
+    let parents: Vec<PathBuf> = settings.parents.iter().map(PathBuf::from).collect();
+    let limits = sandbox::cgroup::CgroupLimits {
+        pids_max: settings.pids_max,
+        memory_max: settings.memory_max,
+    };
+    sandbox::cgroup::join(&parents, limits).map(drop)
+}
+
+/// How a worker of `kind` confines itself at start-up, as the host asked.
+pub fn worker_confinement(kind: WorkerKind, security: &SecuritySettings) -> WorkerConfinement {
+    WorkerConfinement {
+        net_namespace: security.net_namespace,
+        pivot_root: security.pivot_root,
+        read_only: kind == WorkerKind::Execute,
+    }
+}
+
+/// The sandbox of a preparation job: it may write only in its worker's folder.
+pub fn prepare_policy(root: &WorkerRoot, security: &SecuritySettings) -> sandbox::Policy {
+    sandbox::Policy {
+        writable: vec![root.worker_dir()],
+        ..security_policy(security)
+    }
+}
+
+/// The sandbox of an execution job: it may read its worker's folder and the artifact cache,
+/// and write nothing.
+pub fn execute_policy(root: &WorkerRoot, security: &SecuritySettings) -> sandbox::Policy {
+    sandbox::Policy {
+        readable: root
+            .artifacts_dir()
+            .into_iter()
+            .chain([root.worker_dir()])
+            .collect(),
+        ..security_policy(security)
     }
 }
 
@@ -175,17 +224,30 @@ fn security_policy(security: &SecuritySettings) -> sandbox::Policy {
     sandbox::Policy {
         landlock: security.landlock,
         seccomp: security.seccomp,
-        pid_namespace: security.pid_namespace,
+        namespaces: job_namespaces(&security.job_namespaces),
         ..sandbox::Policy::default()
     }
 }
 
-/// Runs one preparation job and writes the artifact into `worker_dir`.
+/// The job namespaces the host asked for.
+fn job_namespaces(s: &JobNamespaceSettings) -> JobNamespaces {
+    JobNamespaces {
+        user: s.user,
+        mount: s.mount,
+        pid: s.pid,
+        ipc: s.ipc,
+        uts: s.uts,
+        cgroup: s.cgroup,
+    }
+}
+
+/// Runs one preparation job and writes the artifact into the worker's folder.
 pub fn handle_prepare(
     req: PrepareRequest,
-    worker_dir: &Path,
+    root: &WorkerRoot,
     security: &SecuritySettings,
 ) -> PrepareResponse {
+    let worker_dir = root.worker_dir();
     let artifact = worker_dir.join(ARTIFACT_FILE);
     if let Err(e) = std::fs::remove_file(&artifact)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -197,10 +259,7 @@ pub fn handle_prepare(
     }
     let limit = req.executor_params.prep_memory_limit(req.kind);
     let budget = Duration::from_millis(req.cpu_timeout_ms);
-    let policy = sandbox::Policy {
-        writable: vec![worker_dir.to_path_buf()],
-        ..security_policy(security)
-    };
+    let policy = prepare_policy(root, security);
     let end = job::run_job_in(policy.spawn(), budget, || {
         sandbox::enter_or_exit(&policy);
         alloc_tracker::start(limit);
@@ -285,27 +344,22 @@ impl EngineCache {
 pub fn handle_execute(
     req: ExecuteRequest,
     engines: &mut EngineCache,
-    worker_dir: &Path,
+    root: &WorkerRoot,
     security: &SecuritySettings,
 ) -> ExecuteResponse {
+    let artifact = match root.artifact(Path::new(&req.artifact_path)) {
+        Ok(path) => path,
+        Err(e) => return ExecuteResponse::Internal(e),
+    };
     let engine = match engines.get(&req.executor_params) {
         Ok(e) => e,
         Err(e) => return ExecuteResponse::RuntimeConstruction(e),
     };
     let budget = Duration::from_millis(req.cpu_timeout_ms);
-    let artifact_dir = Path::new(&req.artifact_path)
-        .parent()
-        .map(Path::to_path_buf);
-    let policy = sandbox::Policy {
-        readable: artifact_dir
-            .into_iter()
-            .chain([worker_dir.to_path_buf()])
-            .collect(),
-        ..security_policy(security)
-    };
+    let policy = execute_policy(root, security);
     let end = job::run_job_in(policy.spawn(), budget, || {
         sandbox::enter_or_exit(&policy);
-        execute_job(&req, &engine).encode()
+        execute_job(&req, &artifact, &engine).encode()
     });
     let cpu = |u: Usage| u.cpu.as_nanos() as u64;
     match end {
@@ -336,9 +390,13 @@ pub fn handle_execute(
 
 /// The body of an execution job (in the child process): runs on a thread whose stack is
 /// large enough for the native stack limit granted to Wasm.
-fn execute_job(req: &ExecuteRequest, engine: &wasmtime::Engine) -> ExecuteResponse {
+fn execute_job(
+    req: &ExecuteRequest,
+    artifact: &Path,
+    engine: &wasmtime::Engine,
+) -> ExecuteResponse {
     if !req.artifact_checksum.is_empty() {
-        match pvf_messages::checksum::of_file(Path::new(&req.artifact_path)) {
+        match pvf_messages::checksum::of_file(artifact) {
             Ok(sum) if sum == req.artifact_checksum => {}
             Ok(_) => return ExecuteResponse::CorruptedArtifact,
             Err(e) => {
@@ -352,12 +410,7 @@ fn execute_job(req: &ExecuteRequest, engine: &wasmtime::Engine) -> ExecuteRespon
             .name("pvf-execute".into())
             .stack_size(stack)
             .spawn_scoped(s, || {
-                execute::execute_artifact(
-                    engine,
-                    Path::new(&req.artifact_path),
-                    &req.params,
-                    &req.executor_params,
-                )
+                execute::execute_artifact(engine, artifact, &req.params, &req.executor_params)
             })
             .map(|h| h.join())
     });

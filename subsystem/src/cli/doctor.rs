@@ -203,35 +203,9 @@ pub fn report(args: &HostArgs) -> Report {
             }
             match probe {
                 Ok(report) => {
-                    for feature in security::OPTIONAL {
-                        let name = format!("sandbox: {feature} (optional)");
-                        checks.push(match report.get(*feature).cloned().flatten() {
-                            None if report.contains_key(*feature) => {
-                                Check::ok(name, "works in a job process")
-                            }
-                            why => Check::warn(
-                                name,
-                                why.unwrap_or_else(|| "not reported".into()),
-                                security::hint(feature),
-                            ),
-                        });
-                    }
-                    for feature in security::REQUIRED {
-                        let name = format!("sandbox: {feature}");
-                        checks.push(match report.get(*feature).cloned().flatten() {
-                            None if report.contains_key(*feature) => {
-                                Check::ok(name, "works in a job process")
-                            }
-                            why => {
-                                secure_mode_ready = false;
-                                Check::fail(
-                                    name,
-                                    why.unwrap_or_else(|| "not reported".into()),
-                                    security::hint(feature),
-                                )
-                            }
-                        });
-                    }
+                    let (sandbox, ready) = sandbox_checks(&report);
+                    secure_mode_ready &= ready;
+                    checks.extend(sandbox);
                 }
                 Err(e) => {
                     secure_mode_ready = false;
@@ -244,6 +218,7 @@ pub fn report(args: &HostArgs) -> Report {
             }
         }
     }
+    checks.extend(cgroup_checks());
     for check in cache(&cache_root) {
         secure_mode_ready &= check.status != "fail";
         checks.push(check);
@@ -283,4 +258,67 @@ pub fn run(args: DoctorArgs) -> u8 {
         );
     }
     if report.secure_mode_ready { 0 } else { 1 }
+}
+
+/// One check per sandbox layer: a missing layer fails when secure mode needs it (a required
+/// one, or both file-system isolations), else warns. Also says whether secure mode can start.
+fn sandbox_checks(report: &security::ProbeReport) -> (Vec<Check>, bool) {
+    let missing = match security::decide(report, true) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.missing.into_iter().map(|(f, _)| f).collect(),
+    };
+    let checks = security::all_features()
+        .map(|feature| {
+            let name = if security::OPTIONAL.contains(&feature) {
+                format!("sandbox: {feature} (optional)")
+            } else {
+                format!("sandbox: {feature}")
+            };
+            match report.get(feature).cloned() {
+                Some(None) => Check::ok(name, "works in a job process"),
+                why => {
+                    let why = why.flatten().unwrap_or_else(|| "not reported".into());
+                    if missing.iter().any(|m| m == feature) {
+                        Check::fail(name, why, security::hint(feature))
+                    } else {
+                        Check::warn(name, why, security::hint(feature))
+                    }
+                }
+            }
+        })
+        .collect();
+    (checks, missing.is_empty())
+}
+
+/// Whether the node can give its workers cgroup limits (optional: warnings only).
+fn cgroup_checks() -> Vec<Check> {
+    let (cgroups, unavailable) = crate::host::cgroups::NodeCgroups::create();
+    let hint = "mount the cgroup v1 controller, or delegate it to the node's cgroup v2 subtree \
+                (systemd: Delegate=pids memory; Docker: --cgroupns=private with cgroup v2)";
+    [
+        (
+            "pids",
+            cgroups.limits_tasks(),
+            "tasks of each worker are bounded (stops fork bombs)",
+        ),
+        (
+            "memory",
+            cgroups.limits_memory(),
+            "execute workers' memory is bounded",
+        ),
+    ]
+    .into_iter()
+    .map(|(controller, works, detail)| {
+        let name = format!("cgroup: {controller} (optional)");
+        if works {
+            Check::ok(name, detail)
+        } else {
+            let why = unavailable
+                .iter()
+                .find(|(c, _)| *c == controller)
+                .map_or_else(|| "unavailable".to_string(), |(_, why)| why.clone());
+            Check::warn(name, why, hint)
+        }
+    })
+    .collect()
 }

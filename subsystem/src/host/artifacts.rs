@@ -152,6 +152,11 @@ impl CacheDir {
         Ok(this)
     }
 
+    /// The folder holding the artifacts.
+    pub fn artifacts_dir(&self) -> &Path {
+        &self.artifacts
+    }
+
     /// The folder under which workers get their own folders.
     pub fn workers_dir(&self) -> &Path {
         &self.workers

@@ -22,6 +22,7 @@ pub fn spawn_error(err: SpawnError) -> ValidationError {
                 worker: format!("{} ({})", worker.version, worker.build_id),
             }
         }
+        e @ SpawnError::Sandbox { .. } => InternalValidationError::Sandbox(e.to_string()),
         other => InternalValidationError::WorkerSpawn(other.to_string()),
     })
 }

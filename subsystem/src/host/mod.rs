@@ -8,6 +8,7 @@
 
 mod actor;
 pub mod artifacts;
+pub mod cgroups;
 pub mod classify;
 pub mod discovery;
 pub mod env;
@@ -133,11 +134,15 @@ pub fn start(
     };
     let stats = std::sync::Arc::new(std::sync::Mutex::new(stats));
     let table = artifacts::ArtifactTable::from_scan(&scan);
-    let mut spawn = worker::SpawnConfig::new(cache.workers_dir().to_path_buf());
+    let mut spawn = worker::SpawnConfig::new(
+        cache.workers_dir().to_path_buf(),
+        cache.artifacts_dir().to_path_buf(),
+    );
     if let Some(v) = &config.node_version_override {
         spawn.node_version = v.clone();
     }
     spawn.skip_version_check = config.skip_version_check;
+    spawn.cgroups = cgroups::for_workers();
     spawn.security =
         security::settings_for(&paths, cache.workers_dir(), !config.insecure_validator)
             .map_err(|e| ValidationError::Internal(E::Sandbox(e.to_string())))?;

@@ -86,11 +86,15 @@ impl Host {
             .unwrap_or_else(super::artifacts::default_cache_dir);
         let cache = CacheDir::open(&cache_root)
             .map_err(|e| internal(InternalValidationError::Io(e.to_string())))?;
-        let mut spawn = SpawnConfig::new(cache.workers_dir().to_path_buf());
+        let mut spawn = SpawnConfig::new(
+            cache.workers_dir().to_path_buf(),
+            cache.artifacts_dir().to_path_buf(),
+        );
         if let Some(v) = &cfg.node_version_override {
             spawn.node_version = v.clone();
         }
         spawn.skip_version_check = cfg.skip_version_check;
+        spawn.cgroups = super::cgroups::for_workers();
         spawn.security =
             super::security::settings_for(&workers, cache.workers_dir(), !cfg.insecure_validator)
                 .map_err(|e| internal(InternalValidationError::Sandbox(e.to_string())))?;

@@ -5,9 +5,14 @@
 //! container and service manager, not what the node's own process could. Secure validator
 //! mode (the default) refuses to start when a required layer is missing, naming each one and
 //! what to do about it; `--insecure-validator-i-know-what-i-do` runs anyway, loudly.
+//!
+//! The rule is the reference's, made stricter: seccomp is required (with `no_new_privs`, which
+//! it needs, and the rlimits and capability drop, which any kernel allows), and so is at least
+//! one of the two file-system isolations, Landlock or `pivot_root`; a missing one of those two,
+//! or any missing namespace, is a warning.
 
 use super::discovery::WorkerPaths;
-use pvf_messages::protocol::SecuritySettings;
+use pvf_messages::protocol::{JobNamespaceSettings, SecuritySettings};
 use std::{
     collections::BTreeMap,
     path::Path,
@@ -18,12 +23,28 @@ use std::{
 /// How long the probe may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The layers secure validator mode requires. (Namespaces and `pivot_root` are not
-/// implemented yet, so Landlock is the only file-system isolation and is required.)
-pub const REQUIRED: &[&str] = &["no_new_privs", "rlimits", "landlock", "seccomp"];
+/// The layers secure validator mode requires.
+pub const REQUIRED: &[&str] = &["no_new_privs", "rlimits", "capabilities", "seccomp"];
+
+/// The file-system isolations: secure validator mode requires at least one of them.
+pub const FILESYSTEM: &[&str] = &["landlock", "pivot_root"];
 
 /// Layers used where they work, with a warning where they do not.
-pub const OPTIONAL: &[&str] = &["pid_namespace", "net_namespace"];
+pub const OPTIONAL: &[&str] = &[
+    "net_namespace",
+    "user_namespace",
+    "job_user_namespace",
+    "mount_namespace",
+    "pid_namespace",
+    "ipc_namespace",
+    "uts_namespace",
+    "cgroup_namespace",
+];
+
+/// Every layer the probe reports.
+pub fn all_features() -> impl Iterator<Item = &'static str> {
+    REQUIRED.iter().chain(FILESYSTEM).chain(OPTIONAL).copied()
+}
 
 /// The outcome of each layer: `None` if it works, else why not.
 pub type ProbeReport = BTreeMap<String, Option<String>>;
@@ -48,10 +69,21 @@ pub fn hint(feature: &str) -> &'static str {
             "unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN or user namespaces; under systemd, \
              RestrictNamespaces= must allow net"
         }
-        "pid_namespace" => {
-            "clone(CLONE_NEWPID) needs CAP_SYS_ADMIN or user namespaces; under systemd, \
-             RestrictNamespaces= must allow pid; in Docker, --security-opt seccomp must allow clone \
-             with namespace flags"
+        "pivot_root" | "user_namespace" | "job_user_namespace" => {
+            "needs user namespaces: /proc/sys/user/max_user_namespaces must be > 0 (and on Ubuntu \
+             >= 23.10 kernel.apparmor_restrict_unprivileged_userns=0); under systemd, \
+             RestrictNamespaces= must allow user and mnt and SystemCallFilter= must allow \
+             @mount; in Docker, a --security-opt seccomp profile must allow unshare, mount and \
+             pivot_root (and --security-opt apparmor=unconfined)"
+        }
+        "mount_namespace" | "pid_namespace" | "ipc_namespace" | "uts_namespace"
+        | "cgroup_namespace" => {
+            "clone with this namespace flag needs CAP_SYS_ADMIN or user namespaces; under \
+             systemd, RestrictNamespaces= must allow it (mnt, pid, ipc, uts, cgroup); in Docker, \
+             --security-opt seccomp must allow clone with namespace flags"
+        }
+        "capabilities" => {
+            "capset/prctl(PR_CAPBSET_DROP) was refused: check the container's seccomp profile"
         }
         _ => "see the worker's stderr",
     }
@@ -117,17 +149,25 @@ pub fn decide(
     secure_mode: bool,
 ) -> Result<SecuritySettings, SecureModeError> {
     let works = |f: &str| matches!(report.get(f), Some(None));
+    let why = |f: &str| {
+        report
+            .get(f)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| "not reported by the worker".into())
+    };
+    let no_filesystem_isolation = !FILESYSTEM.iter().any(|f| works(f));
     let missing: Vec<(String, String)> = REQUIRED
         .iter()
+        .copied()
         .filter(|f| !works(f))
-        .map(|f| {
-            let why = report
-                .get(*f)
-                .cloned()
-                .flatten()
-                .unwrap_or_else(|| "not reported by the worker".into());
-            (f.to_string(), why)
-        })
+        .chain(
+            FILESYSTEM
+                .iter()
+                .copied()
+                .filter(|_| no_filesystem_isolation),
+        )
+        .map(|f| (f.to_string(), why(f)))
         .collect();
     if secure_mode && !missing.is_empty() {
         return Err(SecureModeError { missing });
@@ -140,16 +180,31 @@ pub fn decide(
             "INSECURE: running PVF jobs without this sandbox layer"
         );
     }
-    for feature in OPTIONAL.iter().filter(|f| !works(f)) {
-        let why = report.get(*feature).cloned().flatten().unwrap_or_default();
-        tracing::info!(feature, why, "optional sandbox layer unavailable");
+    for feature in FILESYSTEM.iter().chain(OPTIONAL).filter(|f| !works(f)) {
+        if missing.iter().any(|(m, _)| m == feature) {
+            continue;
+        }
+        tracing::warn!(
+            feature,
+            why = why(feature),
+            hint = hint(feature),
+            "sandbox layer unavailable; running without it"
+        );
     }
     Ok(SecuritySettings {
         secure_validator_mode: secure_mode,
         landlock: works("landlock"),
         seccomp: works("seccomp"),
-        pid_namespace: works("pid_namespace"),
         net_namespace: works("net_namespace"),
+        pivot_root: works("pivot_root"),
+        job_namespaces: JobNamespaceSettings {
+            user: works("job_user_namespace"),
+            mount: works("mount_namespace"),
+            pid: works("pid_namespace"),
+            ipc: works("ipc_namespace"),
+            uts: works("uts_namespace"),
+            cgroup: works("cgroup_namespace"),
+        },
     })
 }
 
@@ -160,8 +215,7 @@ pub fn settings_for(
     secure_mode: bool,
 ) -> Result<SecuritySettings, SecureModeError> {
     let report = probe(&workers.execute, dir).unwrap_or_else(|e| {
-        REQUIRED
-            .iter()
+        all_features()
             .map(|f| (f.to_string(), Some(e.clone())))
             .collect()
     });
@@ -173,12 +227,11 @@ mod tests {
     use super::*;
 
     fn report(missing: &[&str]) -> ProbeReport {
-        REQUIRED
-            .iter()
+        all_features()
             .map(|f| {
                 (
                     f.to_string(),
-                    missing.contains(f).then(|| "refused".to_string()),
+                    missing.contains(&f).then(|| "refused".to_string()),
                 )
             })
             .collect()
@@ -186,10 +239,14 @@ mod tests {
 
     #[test]
     fn secure_mode_names_every_missing_layer_with_a_hint() {
-        let err = decide(&report(&["landlock", "seccomp"]), true).unwrap_err();
+        let err = decide(&report(&["landlock", "pivot_root", "seccomp"]), true).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("landlock is unavailable") && msg.contains("lsm="),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("pivot_root is unavailable") && msg.contains("max_user_namespaces"),
             "{msg}"
         );
         assert!(
@@ -203,10 +260,21 @@ mod tests {
     }
 
     #[test]
+    fn one_file_system_isolation_is_enough() {
+        let s = decide(&report(&["landlock"]), true).unwrap();
+        assert!(!s.landlock && s.pivot_root && s.seccomp);
+        let s = decide(&report(&["pivot_root", "pid_namespace"]), true).unwrap();
+        assert!(s.landlock && !s.pivot_root && !s.job_namespaces.pid && s.job_namespaces.ipc);
+        let err = decide(&report(&["seccomp"]), true).unwrap_err();
+        assert_eq!(err.missing.len(), 1, "{err}");
+    }
+
+    #[test]
     fn insecure_mode_runs_with_what_works() {
-        let s = decide(&report(&["landlock"]), false).unwrap();
-        assert!(!s.landlock && s.seccomp && !s.secure_validator_mode);
+        let s = decide(&report(&["landlock", "pivot_root"]), false).unwrap();
+        assert!(!s.landlock && !s.pivot_root && s.seccomp && !s.secure_validator_mode);
         let s = decide(&report(&[]), true).unwrap();
         assert!(s.landlock && s.seccomp && s.secure_validator_mode);
+        assert!(s.job_namespaces.pid);
     }
 }

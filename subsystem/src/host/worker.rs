@@ -47,11 +47,16 @@ pub struct SpawnConfig {
     pub skip_version_check: bool,
     /// Folder under which each worker gets its own working folder.
     pub worker_dir_root: PathBuf,
+    /// The artifact cache, which execute workers mount read-only into their root.
+    pub artifacts_dir: PathBuf,
+    /// The node's parent cgroups, where the machine has them.
+    pub cgroups: Option<std::sync::Arc<super::cgroups::NodeCgroups>>,
 }
 
 impl SpawnConfig {
-    /// This build's version, the reference's spawn timeout, and worker folders under `root`.
-    pub fn new(worker_dir_root: PathBuf) -> Self {
+    /// This build's version, the reference's spawn timeout, worker folders under
+    /// `worker_dir_root` and artifacts in `artifacts_dir`.
+    pub fn new(worker_dir_root: PathBuf, artifacts_dir: PathBuf) -> Self {
         Self {
             node_version: VERSION.into(),
             build_id: BUILD_ID.into(),
@@ -59,6 +64,8 @@ impl SpawnConfig {
             spawn_timeout: DEFAULT_SPAWN_TIMEOUT,
             skip_version_check: false,
             worker_dir_root,
+            artifacts_dir,
+            cgroups: None,
         }
     }
 }
@@ -116,6 +123,15 @@ pub enum SpawnError {
         /// What the worker reported.
         worker: WorkerInfo,
     },
+    /// The worker could not confine itself as asked (a sandbox layer the probe found working
+    /// failed when the worker applied it).
+    #[error("{} could not enter its sandbox: {why}", .path.display())]
+    Sandbox {
+        /// The binary.
+        path: PathBuf,
+        /// What failed.
+        why: String,
+    },
     /// The binary serves the other role.
     #[error("{} serves the {} role, not {}", .path.display(), .serves.as_str(), .wanted.as_str())]
     WrongKind {
@@ -172,6 +188,7 @@ pub struct WorkerHandle {
     child: Child,
     stream: UnixStream,
     dir: tempfile::TempDir,
+    cgroups: Option<std::sync::Arc<super::cgroups::NodeCgroups>>,
 }
 
 impl WorkerHandle {
@@ -248,6 +265,15 @@ impl WorkerHandle {
             node_version: cfg.node_version.clone(),
             build_id: cfg.build_id.clone(),
             security: cfg.security.clone(),
+            artifacts_dir: match kind {
+                WorkerKind::Execute => cfg.artifacts_dir.to_string_lossy().into_owned(),
+                WorkerKind::Prepare => String::new(),
+            },
+            cgroup: cfg
+                .cgroups
+                .as_ref()
+                .map(|c| c.settings(kind))
+                .unwrap_or_default(),
             skip_version_check: cfg.skip_version_check,
         };
         let reply = tokio::time::timeout(cfg.spawn_timeout, async {
@@ -272,6 +298,7 @@ impl WorkerHandle {
                     worker,
                 });
             }
+            HandshakeReply::SandboxFailed(why) => return Err(SpawnError::Sandbox { path, why }),
             HandshakeReply::WrongKind { serves } => {
                 return Err(SpawnError::WrongKind {
                     path,
@@ -286,6 +313,7 @@ impl WorkerHandle {
             child,
             stream,
             dir,
+            cgroups: cfg.cgroups.clone(),
         })
     }
 
@@ -352,6 +380,14 @@ impl WorkerHandle {
     pub async fn kill(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        self.release_cgroup();
+    }
+
+    /// Removes the exited worker's cgroup folders.
+    fn release_cgroup(&self) {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.release_worker(self.info.pid);
+        }
     }
 
     /// Asks the worker to stop by closing its socket, and waits for it to exit.
@@ -363,5 +399,6 @@ impl WorkerHandle {
         {
             self.kill().await;
         }
+        self.release_cgroup();
     }
 }

@@ -1,0 +1,459 @@
+//! Escape tests: native probe code runs in a real job process, once without the sandbox (to
+//! prove the attempt would succeed) and once inside it: a process confines itself exactly as an
+//! execute worker does at start-up (`worker_confinement`: user, mount and network namespaces,
+//! `pivot_root` into its folder, read-only) and creates the job exactly as the worker does
+//! (`execute_policy`: every job namespace, rlimits, no capabilities, Landlock, seccomp), in
+//! the cgroup the node gives execute workers (`NodeCgroups`, `join_cgroups`). The table of outcomes is `docs/escape-tests.md`; this test produces it
+//! (`PVF_UPDATE_DOCS=1`) and fails when the machine's behaviour no longer matches it, so a
+//! sandbox layer that stops working fails the build instead of passing silently.
+
+use pvf_messages::protocol::{CgroupSettings, JobNamespaceSettings, SecuritySettings, WorkerKind};
+use pvf_subsystem::host::cgroups::NodeCgroups;
+use pvf_workers::{
+    job::{JobEnd, JobReport, Spawn, run_job_in},
+    sandbox::{self, WorkerRoot},
+    worker::{execute_policy, join_cgroups, worker_confinement},
+};
+use std::os::linux::net::SocketAddrExt;
+use std::{
+    ffi::CString,
+    io::Write,
+    net::{TcpListener, UdpSocket},
+    os::unix::net::UnixListener,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+/// What a probe saw.
+fn errno_name(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(libc::EACCES) => "EACCES".into(),
+        Some(libc::EPERM) => "EPERM".into(),
+        Some(libc::ENOSYS) => "ENOSYS".into(),
+        Some(libc::ENOENT) => "ENOENT".into(),
+        Some(libc::EAGAIN) => "EAGAIN".into(),
+        Some(libc::ESRCH) => "ESRCH".into(),
+        Some(libc::EROFS) => "EROFS".into(),
+        Some(n) => format!("errno {n}"),
+        None => err.to_string(),
+    }
+}
+
+fn outcome(r: std::io::Result<()>) -> Vec<u8> {
+    match r {
+        Ok(()) => b"succeeds".to_vec(),
+        Err(e) => format!("fails ({})", errno_name(&e)).into_bytes(),
+    }
+}
+
+fn check(ret: libc::c_long) -> std::io::Result<()> {
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+struct Fixture {
+    worker_dir: tempfile::TempDir,
+    artifacts_dir: tempfile::TempDir,
+    node_file: PathBuf,
+    /// This test process, standing in for the worker the job must not reach.
+    test_pid: i32,
+    outside_dir: tempfile::TempDir,
+    tcp_port: u16,
+    udp_port: u16,
+    unix_path: PathBuf,
+    abstract_name: String,
+    _tcp: TcpListener,
+    _udp: UdpSocket,
+    _unix: UnixListener,
+    _abstract: UnixListener,
+    cgroups: NodeCgroups,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let node_dir = tempfile::tempdir().unwrap();
+        let node_file = node_dir.path().join("node-key");
+        std::fs::write(&node_file, b"secret").unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let unix_path = node_dir.path().join("node.sock");
+        let unix = UnixListener::bind(&unix_path).unwrap();
+        let abstract_name = format!("pvf-escape-{}", std::process::id());
+        let addr =
+            std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap();
+        let abstract_listener = UnixListener::bind_addr(&addr).unwrap();
+        std::mem::forget(node_dir);
+        Self {
+            worker_dir: tempfile::tempdir().unwrap(),
+            artifacts_dir: tempfile::tempdir().unwrap(),
+            node_file,
+            test_pid: std::process::id() as i32,
+            outside_dir: tempfile::tempdir().unwrap(),
+            tcp_port: tcp.local_addr().unwrap().port(),
+            udp_port: udp.local_addr().unwrap().port(),
+            unix_path,
+            abstract_name,
+            _tcp: tcp,
+            _udp: udp,
+            _unix: unix,
+            _abstract: abstract_listener,
+            cgroups: {
+                let (cgroups, unavailable) = NodeCgroups::create();
+                assert!(
+                    unavailable.is_empty(),
+                    "CI expects the pids and memory cgroup controllers here: {unavailable:?}"
+                );
+                cgroups
+            },
+        }
+    }
+}
+
+/// The stand-in worker's memory limit: the execute workers' own (5 GiB) scaled down, so that
+/// exceeding it takes a second rather than most of a minute on a small VM.
+const ESCAPE_MEMORY_MAX: u64 = 512 << 20;
+
+/// Every layer on, as the host asks for on a machine that has them all.
+fn every_layer() -> SecuritySettings {
+    SecuritySettings {
+        secure_validator_mode: true,
+        landlock: true,
+        seccomp: true,
+        net_namespace: true,
+        pivot_root: true,
+        job_namespaces: JobNamespaceSettings {
+            user: true,
+            mount: true,
+            pid: true,
+            ipc: true,
+            uts: true,
+            cgroup: true,
+        },
+    }
+}
+
+/// What the job knows: the artifact folder as it sees it and its worker's process id.
+struct JobView {
+    artifacts_dir: PathBuf,
+    worker_dir: PathBuf,
+    worker_pid: i32,
+}
+
+type Probe = fn(&Fixture, &JobView) -> Vec<u8>;
+
+fn read_file(path: &Path) -> Vec<u8> {
+    outcome(std::fs::read(path).map(drop))
+}
+
+fn probes() -> Vec<(&'static str, Probe)> {
+    vec![
+        ("read /etc/passwd", |_, _| {
+            read_file(Path::new("/etc/passwd"))
+        }),
+        ("read a file of the node", |f, _| read_file(&f.node_file)),
+        ("read the artifact folder", |_, v| {
+            outcome(std::fs::read_dir(&v.artifacts_dir).map(drop))
+        }),
+        ("write in the worker folder", |_, v| {
+            outcome(std::fs::write(v.worker_dir.join("x"), b"x"))
+        }),
+        ("write outside the worker folder", |f, _| {
+            outcome(std::fs::write(f.outside_dir.path().join("x"), b"x"))
+        }),
+        ("open a TCP connection", |f, _| {
+            outcome(std::net::TcpStream::connect(("127.0.0.1", f.tcp_port)).map(drop))
+        }),
+        ("send a UDP datagram", |f, _| {
+            outcome(
+                UdpSocket::bind("127.0.0.1:0")
+                    .and_then(|s| s.send_to(b"x", ("127.0.0.1", f.udp_port)))
+                    .map(drop),
+            )
+        }),
+        ("connect to a Unix socket", |f, _| {
+            outcome(std::os::unix::net::UnixStream::connect(&f.unix_path).map(drop))
+        }),
+        ("connect to an abstract Unix socket", |f, _| {
+            let addr =
+                std::os::unix::net::SocketAddr::from_abstract_name(f.abstract_name.as_bytes());
+            outcome(
+                addr.and_then(|a| std::os::unix::net::UnixStream::connect_addr(&a))
+                    .map(drop),
+            )
+        }),
+        ("read the environment", |_, _| {
+            if std::env::vars_os().next().is_some() {
+                b"succeeds".to_vec()
+            } else {
+                b"fails (empty)".to_vec()
+            }
+        }),
+        ("signal the worker (kill 0)", |_, v| {
+            // SAFETY: signal 0 only checks permission.
+            outcome(check(unsafe { libc::kill(v.worker_pid, 0) } as libc::c_long))
+        }),
+        ("ptrace the worker", |_, v| {
+            // SAFETY: PTRACE_SEIZE does not stop the tracee; it is detached at once.
+            let seized =
+                check(unsafe { libc::ptrace(libc::PTRACE_SEIZE, v.worker_pid, 0usize, 0usize) });
+            if seized.is_ok() {
+                // SAFETY: detaching the tracee just seized.
+                unsafe { libc::ptrace(libc::PTRACE_DETACH, v.worker_pid, 0usize, 0usize) };
+            }
+            outcome(seized)
+        }),
+        ("see other processes (/proc)", |_, _| {
+            // SAFETY: getpid has no preconditions.
+            let me = unsafe { libc::getpid() }.to_string();
+            outcome(std::fs::read_dir("/proc").and_then(|entries| {
+                let others = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .any(|n| n.bytes().all(|b| b.is_ascii_digit()) && n != me);
+                if others {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::from_raw_os_error(libc::ESRCH))
+                }
+            }))
+        }),
+        ("mount a tmpfs", |_, v| {
+            let target = CString::new(v.worker_dir.as_os_str().as_encoded_bytes()).unwrap();
+            let fs = CString::new("tmpfs").unwrap();
+            // SAFETY: valid NUL-terminated strings; a successful mount is undone at once.
+            let mounted = check(unsafe {
+                libc::mount(
+                    fs.as_ptr(),
+                    target.as_ptr(),
+                    fs.as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            } as libc::c_long);
+            if mounted.is_ok() {
+                // SAFETY: unmounting what was just mounted.
+                unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+            }
+            outcome(mounted)
+        }),
+        ("keep 1024 processes alive (fork bomb)", |_, _| {
+            let mut children = Vec::new();
+            let mut result = Ok(());
+            for _ in 0..1024 {
+                // SAFETY: the child only waits to be killed, touching no shared state.
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    loop {
+                        // SAFETY: pause has no preconditions.
+                        unsafe { libc::pause() };
+                    }
+                }
+                if pid < 0 {
+                    result = Err(std::io::Error::last_os_error());
+                    break;
+                }
+                children.push(pid);
+            }
+            for pid in children {
+                // SAFETY: killing and reaping a child forked above.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+            }
+            outcome(result)
+        }),
+        ("touch 1 GiB of memory", |_, _| {
+            const SIZE: usize = 1 << 30;
+            // SAFETY: a fresh private anonymous mapping, written within its bounds only.
+            let result = unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    SIZE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                );
+                if p == libc::MAP_FAILED {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    // Huge pages make touching it fast where the kernel offers them.
+                    libc::madvise(p, SIZE, libc::MADV_HUGEPAGE);
+                    for offset in (0..SIZE).step_by(4096) {
+                        p.cast::<u8>().add(offset).write_volatile(1);
+                    }
+                    libc::munmap(p, SIZE);
+                    Ok(())
+                }
+            };
+            outcome(result)
+        }),
+        ("x32-ABI socket()", |_, _| {
+            // SAFETY: a raw system call with plain integer arguments.
+            outcome(check(unsafe {
+                libc::syscall(
+                    libc::SYS_socket | 0x4000_0000,
+                    libc::AF_INET,
+                    libc::SOCK_STREAM,
+                    0,
+                )
+            }))
+        }),
+        ("execute /bin/true", |_, _| {
+            let path = CString::new("/bin/true").unwrap();
+            let argv = [path.as_ptr(), std::ptr::null()];
+            // SAFETY: valid NUL-terminated strings; on success the process image is replaced
+            // and the job reports nothing, which the table shows as "exited".
+            unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+            outcome(Err(std::io::Error::last_os_error()))
+        }),
+    ]
+}
+
+fn describe(end: std::io::Result<JobEnd>) -> String {
+    match end.expect("a job process starts") {
+        JobEnd::Reported(JobReport::Done(msg), _) => String::from_utf8_lossy(&msg).into_owned(),
+        JobEnd::Died(how, _) if how.contains("SIGSYS") => "killed (seccomp)".into(),
+        JobEnd::Died(how, _) if how.contains("without a report") => {
+            "succeeds (the process was replaced)".into()
+        }
+        JobEnd::Died(how, _) => format!("died ({how})"),
+        JobEnd::Exited(code, _) => format!("exited ({code})"),
+        other => format!("{other:?}"),
+    }
+}
+
+const BUDGET: Duration = Duration::from_secs(10);
+
+/// Runs `probe` in a job of this process, unsandboxed.
+fn run_free(probe: Probe, fixture: &Fixture) -> String {
+    let view = JobView {
+        artifacts_dir: fixture.artifacts_dir.path().to_path_buf(),
+        worker_dir: fixture.worker_dir.path().to_path_buf(),
+        worker_pid: fixture.test_pid,
+    };
+    describe(run_job_in(Spawn::Fork, BUDGET, || probe(fixture, &view)))
+}
+
+/// Runs `probe` in a job of a confined stand-in worker, as an execute worker runs a job.
+fn run_jailed(probe: Probe, fixture: &Fixture) -> String {
+    let worker = run_job_in(Spawn::Fork, BUDGET, || {
+        let security = every_layer();
+        let cgroup = CgroupSettings {
+            memory_max: Some(ESCAPE_MEMORY_MAX),
+            ..fixture.cgroups.settings(WorkerKind::Execute)
+        };
+        if let Err(e) = join_cgroups(&cgroup) {
+            return format!("the worker could not join its cgroup: {e}").into_bytes();
+        }
+        let mut root = WorkerRoot::new(
+            fixture.worker_dir.path().to_path_buf(),
+            Some(fixture.artifacts_dir.path().to_path_buf()),
+        );
+        let confinement = worker_confinement(WorkerKind::Execute, &security);
+        if let Err(e) = sandbox::confine_worker(&mut root, confinement) {
+            return format!("the worker could not confine itself: {e}").into_bytes();
+        }
+        sandbox::warm_up();
+        let policy = execute_policy(&root, &security);
+        let view = JobView {
+            artifacts_dir: root.artifacts_dir().expect("an artifact folder"),
+            worker_dir: root.worker_dir(),
+            // SAFETY: getpid has no preconditions.
+            worker_pid: unsafe { libc::getpid() },
+        };
+        let end = run_job_in(policy.spawn(), BUDGET, || {
+            sandbox::enter_or_exit(&policy);
+            probe(fixture, &view)
+        });
+        describe(end).into_bytes()
+    });
+    describe(worker)
+}
+
+fn table() -> String {
+    let fixture = Fixture::new();
+    let mut out =
+        String::from("| attempt | without the sandbox | inside the sandbox |\n|---|---|---|\n");
+    for (name, probe) in probes() {
+        let free = run_free(probe, &fixture);
+        let jailed = run_jailed(probe, &fixture);
+        out.push_str(&format!("| {name} | {free} | {jailed} |\n"));
+    }
+    out
+}
+
+const DOC: &str = "docs/escape-tests.md";
+const HEADER: &str = "# Escape tests
+
+What a job can do without the sandbox and inside it, measured by `tests/tests/escape.rs`
+(`cargo test --release -p pvf-tests --test escape`; regenerate this file with
+`PVF_UPDATE_DOCS=1`). Each attempt runs as native code in a real job process. Sandboxed, a
+stand-in worker first confines itself exactly as an execute worker does at start-up: its own
+cgroup (task and memory limits), user, mount and network namespaces, `pivot_root` into its
+folder (read-only, the artifact folder mounted read-only at `/artifacts`). It then creates the
+job exactly as the worker does: new user, mount, PID, IPC, UTS and cgroup namespaces, an
+empty environment, `no_new_privs`, rlimits, no capabilities, Landlock ABI v1 (read its folder
+and the artifacts, write nothing) and the seccomp network filter.
+The test fails when this table no longer describes the machine, so a layer that stops working
+fails the build.
+
+Files outside the worker's folder are not forbidden but absent (ENOENT): the old root is gone
+after `pivot_root`, and so is `/proc`. In its own PID namespace the job cannot see, signal or
+trace the worker (ESRCH). The fork bomb ends at the cgroup's task limit (EAGAIN); `RLIMIT_NPROC`
+alone would not stop it, because the kernel exempts root. Memory beyond the cgroup's limit gets
+the job killed by the kernel's OOM killer (SIGKILL), which the host classifies as a job death,
+never as an invalid candidate; this row runs with the limit scaled down from the execute
+workers' 5 GiB to 512 MiB, so that it takes a second. On this machine's kernel the x32
+ABI is not compiled in, so an x32 system call fails with ENOSYS even unsandboxed; the seccomp
+filter kills it anyway, for kernels that have it.
+
+";
+
+#[test]
+fn escape_attempts_fail_inside_the_sandbox() {
+    let table = table();
+    println!("{table}");
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DOC);
+    let doc = format!("{HEADER}{table}");
+    if std::env::var_os("PVF_UPDATE_DOCS").is_some() {
+        std::fs::File::create(&doc_path)
+            .and_then(|mut f| f.write_all(doc.as_bytes()))
+            .unwrap();
+    }
+    for must_fail in [
+        "read /etc/passwd",
+        "read a file of the node",
+        "write outside the worker folder",
+        "open a TCP connection",
+        "send a UDP datagram",
+        "connect to a Unix socket",
+        "connect to an abstract Unix socket",
+        "read the environment",
+        "signal the worker (kill 0)",
+        "ptrace the worker",
+        "see other processes (/proc)",
+        "mount a tmpfs",
+        "write in the worker folder",
+        "keep 1024 processes alive (fork bomb)",
+        "touch 1 GiB of memory",
+        "x32-ABI socket()",
+        "execute /bin/true",
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {must_fail} |")))
+            .unwrap();
+        let jailed = row.rsplit('|').nth(1).unwrap().trim();
+        assert!(!jailed.starts_with("succeeds"), "escape: {row}");
+    }
+    let recorded = std::fs::read_to_string(&doc_path).unwrap_or_default();
+    assert_eq!(
+        recorded, doc,
+        "{DOC} no longer matches this machine; rerun with PVF_UPDATE_DOCS=1 and review the diff"
+    );
+}

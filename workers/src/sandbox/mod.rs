@@ -1,0 +1,170 @@
+//! The sandbox a PVF job runs in.
+//!
+//! A PVF that exploits a bug in the engine runs with the job process's rights, so the job gives
+//! them up before it touches untrusted code. Two stages:
+//!
+//! **The worker, once at start-up**: a cgroup of its own that bounds the tasks (and, for
+//! execute workers, the memory) of the worker and its jobs together ([`cgroup`]); then
+//! ([`namespaces::confine_worker`]) user and mount namespaces with `pivot_root` into its own
+//! folder (read-only for execute workers, with the artifact cache mounted read-only), and an
+//! empty network namespace.
+//!
+//! **Each job**, created by `clone` in new user, mount, PID, IPC, UTS and cgroup namespaces
+//! ([`namespaces::JobNamespaces`]), then in this order ([`enter`]):
+//!
+//! 0. The environment is cleared (the host starts workers with an empty one already).
+//! 1. `no_new_privs`: nothing it executes can gain privileges (also required by 4 and 5).
+//! 2. Resource limits: no core dumps (they would write untrusted memory to disk), a bounded
+//!    number of open files and file size, and `RLIMIT_NPROC` (which binds only for non-root
+//!    users; the cgroup's task limit is what binds for root).
+//! 3. Every capability is dropped ([`capabilities`]).
+//! 4. Landlock (ABI v1, pinned as in the reference, so that every validator enforces the same
+//!    rules): the job may write only in its worker's folder and read only there and in the
+//!    folders the worker names (the artifact cache for execution).
+//! 5. Seccomp: any networking system call kills the process, including its x32-ABI number.
+//!
+//! Every layer is probed for real ([`probe`]) and each one the kernel lacks is reported; the
+//! host decides which it requires. `docs/escape-tests.md` lists what the layers stop, as
+//! measured by a test that tries.
+
+pub mod capabilities;
+pub mod cgroup;
+pub mod landlock;
+pub mod namespaces;
+pub mod probe;
+pub mod seccomp;
+
+pub use namespaces::{JobNamespaces, WorkerConfinement, WorkerRoot, confine_worker};
+pub use probe::{ProbeResult, probe, probe_json};
+pub use seccomp::warm_up;
+
+use std::path::PathBuf;
+
+/// Exit status of a job that could not enter its sandbox.
+pub const SANDBOX_EXIT_CODE: i32 = 87;
+
+/// Largest file a job may write (the artifact), in bytes.
+pub const MAX_FILE_SIZE: u64 = 2 << 30;
+/// Most files a job may have open at once.
+pub const MAX_OPEN_FILES: u64 = 64;
+/// Most tasks (processes and threads) a job may have at once: the job, its execution thread
+/// and the engine's helpers fit many times over; a fork bomb does not.
+pub const MAX_TASKS: u64 = 32;
+
+/// Which layers to apply, and where the job may read and write.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Apply the Landlock file-system rules.
+    pub landlock: bool,
+    /// Apply the seccomp network filter.
+    pub seccomp: bool,
+    /// The namespaces the job is created in.
+    pub namespaces: JobNamespaces,
+    /// Folders the job may read and write beneath.
+    pub writable: Vec<PathBuf>,
+    /// Folders the job may only read beneath.
+    pub readable: Vec<PathBuf>,
+}
+
+impl Policy {
+    /// How the job process is to be created under this policy.
+    pub fn spawn(&self) -> crate::job::Spawn {
+        if self.namespaces == JobNamespaces::default() {
+            crate::job::Spawn::Fork
+        } else {
+            crate::job::Spawn::Clone(self.namespaces)
+        }
+    }
+}
+
+/// Why a sandbox layer could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// `prctl(PR_SET_NO_NEW_PRIVS)` failed.
+    #[error("no_new_privs: {0}")]
+    NoNewPrivs(std::io::Error),
+    /// A resource limit could not be set.
+    #[error("setrlimit({what}): {err}")]
+    Rlimit {
+        /// Which limit.
+        what: &'static str,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// Landlock could not be applied, or only partly.
+    #[error("landlock: {0}")]
+    Landlock(String),
+    /// Capabilities could not be dropped.
+    #[error("capabilities ({what}): {err}")]
+    Capabilities {
+        /// Which step.
+        what: &'static str,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// The seccomp filter could not be built or installed.
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+}
+
+pub(crate) fn no_new_privs() -> Result<(), SandboxError> {
+    // SAFETY: a plain prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(SandboxError::NoNewPrivs(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn rlimit(
+    resource: libc::__rlimit_resource_t,
+    what: &'static str,
+    value: u64,
+) -> Result<(), SandboxError> {
+    let lim = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: `lim` is a valid rlimit.
+    if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+        return Err(SandboxError::Rlimit {
+            what,
+            err: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn limits() -> Result<(), SandboxError> {
+    rlimit(libc::RLIMIT_CORE, "RLIMIT_CORE", 0)?;
+    rlimit(libc::RLIMIT_NOFILE, "RLIMIT_NOFILE", MAX_OPEN_FILES)?;
+    rlimit(libc::RLIMIT_NPROC, "RLIMIT_NPROC", MAX_TASKS)?;
+    rlimit(libc::RLIMIT_FSIZE, "RLIMIT_FSIZE", MAX_FILE_SIZE)
+}
+
+/// Enters the sandbox described by `policy`. Call it in the job process, before the job
+/// touches untrusted code and before it starts any thread (the rules are inherited by threads
+/// started afterwards, not by those already running).
+pub fn enter(policy: &Policy) -> Result<(), SandboxError> {
+    // SAFETY: the job process is single-threaded here; nothing else reads the environment.
+    unsafe { libc::clearenv() };
+    no_new_privs()?;
+    limits()?;
+    capabilities::drop_all()?;
+    if policy.landlock {
+        landlock::restrict(policy)?;
+    }
+    if policy.seccomp {
+        seccomp::apply()?;
+    }
+    Ok(())
+}
+
+/// Enters the sandbox or ends the job process at once with [`SANDBOX_EXIT_CODE`]: a job must
+/// never run outside the sandbox it was promised.
+pub fn enter_or_exit(policy: &Policy) {
+    if let Err(e) = enter(policy) {
+        eprintln!("job sandbox: {e}");
+        // SAFETY: ends the job process without running the worker's destructors.
+        unsafe { libc::_exit(SANDBOX_EXIT_CODE) };
+    }
+}

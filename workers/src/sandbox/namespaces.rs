@@ -1,0 +1,276 @@
+//! Namespaces: the worker's own, entered once at start-up, and each job's, created with it.
+//!
+//! **The worker** ([`confine_worker`]) moves, once, into a user namespace in which it is root
+//! (what follows then needs no privilege outside it, and grants none there), a mount namespace
+//! whose root is its own folder (`pivot_root`: the rest of the file system is not forbidden
+//! but gone; for execute workers the root is read-only and the artifact cache appears,
+//! read-only, at `/artifacts`), and an empty network namespace. These are done per worker,
+//! not per job, because a network namespace is the slowest kind to create and a mount
+//! namespace with a pivoted root takes several system calls; jobs inherit all three.
+//!
+//! **Each job** ([`JobNamespaces`]) is created by `clone` in new user, mount, PID, IPC, UTS
+//! and cgroup namespaces: it is PID 1 of its own namespace (sees and signals no other
+//! process; whatever it forks dies with it), shares no System V IPC or host name with
+//! anything, sees its cgroup as the root, and holds capabilities only over namespaces that
+//! contain nothing but itself (and drops those too, see [`super::capabilities`]).
+
+use rustix::{
+    fs::{StatVfsMountFlags, statvfs},
+    mount::{
+        MountFlags, MountPropagationFlags, UnmountFlags, mount_bind, mount_change, mount_remount,
+        unmount,
+    },
+    process::{getgid, getuid, pivot_root},
+    thread::{UnshareFlags, unshare_unsafe},
+};
+use std::path::{Path, PathBuf};
+
+/// Where the artifact cache appears inside an execute worker's pivoted root.
+pub const ARTIFACTS_MOUNT: &str = "artifacts";
+
+/// The namespaces a job is created in (as `clone` flags), besides the worker's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobNamespaces {
+    /// A user namespace without any mapping: the job is `nobody` there.
+    pub user: bool,
+    /// A mount namespace (a copy of the worker's).
+    pub mount: bool,
+    /// A PID namespace: the job is its PID 1.
+    pub pid: bool,
+    /// An IPC namespace: no System V IPC objects or POSIX message queues are shared.
+    pub ipc: bool,
+    /// A UTS namespace: host and domain name are the job's own.
+    pub uts: bool,
+    /// A cgroup namespace: the job's cgroup is its root.
+    pub cgroup: bool,
+}
+
+impl JobNamespaces {
+    /// Every namespace a job can be given.
+    pub const ALL: Self = Self {
+        user: true,
+        mount: true,
+        pid: true,
+        ipc: true,
+        uts: true,
+        cgroup: true,
+    };
+
+    /// The `clone` flags creating these namespaces.
+    pub fn clone_flags(self) -> libc::c_int {
+        [
+            (self.user, libc::CLONE_NEWUSER),
+            (self.mount, libc::CLONE_NEWNS),
+            (self.pid, libc::CLONE_NEWPID),
+            (self.ipc, libc::CLONE_NEWIPC),
+            (self.uts, libc::CLONE_NEWUTS),
+            (self.cgroup, libc::CLONE_NEWCGROUP),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |flags, (_, flag)| flags | flag)
+    }
+}
+
+/// Which parts of the worker's confinement to set up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerConfinement {
+    /// Enter an empty network namespace.
+    pub net_namespace: bool,
+    /// Enter user and mount namespaces and `pivot_root` into the worker's folder.
+    pub pivot_root: bool,
+    /// Make the new root read-only (execute workers).
+    pub read_only: bool,
+}
+
+/// The worker's folder and the artifact cache, as the worker and its jobs see them.
+#[derive(Clone, Debug)]
+pub struct WorkerRoot {
+    worker_dir: PathBuf,
+    artifacts_dir: Option<PathBuf>,
+    pivoted: bool,
+}
+
+impl WorkerRoot {
+    /// The folders as the host named them (before any `pivot_root`).
+    pub fn new(worker_dir: PathBuf, artifacts_dir: Option<PathBuf>) -> Self {
+        Self {
+            worker_dir,
+            artifacts_dir,
+            pivoted: false,
+        }
+    }
+
+    /// Whether the worker's root is its folder.
+    pub fn is_pivoted(&self) -> bool {
+        self.pivoted
+    }
+
+    /// The worker's folder.
+    pub fn worker_dir(&self) -> PathBuf {
+        if self.pivoted {
+            PathBuf::from("/")
+        } else {
+            self.worker_dir.clone()
+        }
+    }
+
+    /// The artifact cache, if the host named one.
+    pub fn artifacts_dir(&self) -> Option<PathBuf> {
+        match &self.artifacts_dir {
+            Some(_) if self.pivoted => Some(Path::new("/").join(ARTIFACTS_MOUNT)),
+            other => other.clone(),
+        }
+    }
+
+    /// Where the artifact the host calls `host_path` is for this worker; it must lie directly
+    /// in the artifact cache the host named at start-up.
+    pub fn artifact(&self, host_path: &Path) -> Result<PathBuf, String> {
+        if !self.pivoted {
+            return Ok(host_path.to_path_buf());
+        }
+        let name = host_path
+            .file_name()
+            .filter(|_| host_path.parent() == self.artifacts_dir.as_deref());
+        match (name, self.artifacts_dir()) {
+            (Some(name), Some(dir)) => Ok(dir.join(name)),
+            _ => Err(format!(
+                "{} is not in the artifact cache this worker was started with ({:?})",
+                host_path.display(),
+                self.artifacts_dir
+            )),
+        }
+    }
+}
+
+/// A step of the worker's confinement failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {err}")]
+pub struct ConfineError {
+    /// What was being done.
+    pub step: String,
+    /// The error.
+    pub err: std::io::Error,
+}
+
+fn step<T>(what: impl std::fmt::Display, r: rustix::io::Result<T>) -> Result<T, ConfineError> {
+    r.map_err(|e| ConfineError {
+        step: what.to_string(),
+        err: e.into(),
+    })
+}
+
+fn write_proc(file: &str, content: &str) -> Result<(), ConfineError> {
+    std::fs::write(file, content).map_err(|err| ConfineError {
+        step: format!("writing {content:?} to {file}"),
+        err,
+    })
+}
+
+/// The per-mount flags of the mount holding `path`, which a remount must keep (the kernel
+/// refuses to clear flags locked by a less privileged user namespace).
+fn kept_flags(path: &Path) -> Result<MountFlags, ConfineError> {
+    let have = step(format!("statvfs {}", path.display()), statvfs(path))?.f_flag;
+    let map = [
+        (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
+        (StatVfsMountFlags::NODEV, MountFlags::NODEV),
+        (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
+        (StatVfsMountFlags::NOATIME, MountFlags::NOATIME),
+        (StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
+        (StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
+    ];
+    Ok(map
+        .into_iter()
+        .filter(|(s, _)| have.contains(*s))
+        .fold(MountFlags::empty(), |acc, (_, m)| acc | m))
+}
+
+fn remount_read_only(path: &Path, extra: MountFlags) -> Result<(), ConfineError> {
+    let flags = MountFlags::BIND | MountFlags::RDONLY | extra | kept_flags(path)?;
+    step(
+        format!("remounting {} read-only", path.display()),
+        mount_remount(path, flags, c""),
+    )
+}
+
+/// Moves this worker into its confinement. Call it once, before the first job and while the
+/// worker is single-threaded (the kernel refuses a user namespace to threaded processes).
+pub fn confine_worker(root: &mut WorkerRoot, c: WorkerConfinement) -> Result<(), ConfineError> {
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    let mut flags = UnshareFlags::empty();
+    if c.net_namespace {
+        flags |= UnshareFlags::NEWNET;
+    }
+    if c.pivot_root {
+        flags |= UnshareFlags::NEWUSER | UnshareFlags::NEWNS;
+    }
+    if flags.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: no `FILES` flag, so no thread can lose its descriptors; the worker has one thread.
+    step(format!("unshare({flags:?})"), unsafe {
+        unshare_unsafe(flags)
+    })?;
+    if !c.pivot_root {
+        return Ok(());
+    }
+    // Root inside is the worker's own user outside: files keep their owners.
+    write_proc("/proc/self/setgroups", "deny")?;
+    write_proc("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+    write_proc("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+    pivot_into(root, c.read_only)
+}
+
+fn pivot_into(root: &mut WorkerRoot, read_only: bool) -> Result<(), ConfineError> {
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p).map_err(|err| ConfineError {
+            step: format!("resolving {}", p.display()),
+            err,
+        })
+    };
+    let dir = canonical(&root.worker_dir)?;
+    step(
+        "making every mount private",
+        mount_change(
+            "/",
+            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+        ),
+    )?;
+    step(
+        format!("bind-mounting {}", dir.display()),
+        mount_bind(&dir, &dir),
+    )?;
+    if let Some(artifacts) = &root.artifacts_dir {
+        let source = canonical(artifacts)?;
+        let target = dir.join(ARTIFACTS_MOUNT);
+        match std::fs::create_dir(&target) {
+            Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(ConfineError {
+                    step: format!("creating {}", target.display()),
+                    err,
+                });
+            }
+            _ => {}
+        }
+        step(
+            format!("bind-mounting {} on {}", source.display(), target.display()),
+            mount_bind(&source, &target),
+        )?;
+        remount_read_only(&target, MountFlags::NOSUID | MountFlags::NODEV)?;
+    }
+    step(
+        format!("chdir {}", dir.display()),
+        rustix::process::chdir(&dir),
+    )?;
+    step("pivot_root", pivot_root(".", "."))?;
+    step("detaching the old root", unmount(".", UnmountFlags::DETACH))?;
+    step("chdir /", rustix::process::chdir("/"))?;
+    if read_only {
+        remount_read_only(
+            Path::new("/"),
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        )?;
+    }
+    root.pivoted = true;
+    Ok(())
+}
