@@ -76,7 +76,8 @@ pub enum InvalidCandidate {
     #[error("the PVF rejected the candidate: {0}")]
     WorkerReportedInvalid(String),
     /// The PVF used up its CPU-time budget (measured in the job), or the wall clock ran
-    /// out at 4× that budget.
+    /// out at 4× that budget with the budget used up (a job that stalled without using it
+    /// was stopped or starved locally: not a verdict).
     #[error("execution timed out")]
     HardTimeout,
     /// The code could not be prepared for a deterministic reason.

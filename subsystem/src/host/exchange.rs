@@ -51,6 +51,12 @@ pub fn install(
 
 /// Asks an execute worker to run `artifact` on `params` with a CPU-time budget of `timeout`,
 /// with the wall-clock limit of [`WALL_CLOCK_FACTOR`] × `timeout`.
+///
+/// When the wall-clock limit passes, the job is looked at before the worker is killed. Only
+/// a job that used up its CPU budget makes a hard timeout (a verdict). A job that did not
+/// (the worker or the job was stopped, or starved on an overloaded machine) stalled through
+/// no fault of the PVF: that is reported as the worker's death, which is possibly invalid
+/// and never a vote against the candidate.
 pub async fn execute(
     worker: &mut WorkerHandle,
     artifact: &Path,
@@ -65,7 +71,55 @@ pub async fn execute(
         cpu_timeout_ms: timeout.as_millis() as u64,
         artifact_checksum: CacheDir::checksum_in_name(artifact).unwrap_or_default(),
     };
-    worker
-        .request(&req, timeout.saturating_mul(WALL_CLOCK_FACTOR))
-        .await
+    let wall = timeout.saturating_mul(WALL_CLOCK_FACTOR);
+    let pid = worker.pid();
+    // The request's own limit lies past this one, so that this one fires first, while the
+    // worker and its job can still be looked at.
+    if let Ok(answer) =
+        tokio::time::timeout(wall, worker.request(&req, wall.saturating_mul(2))).await
+    {
+        return answer;
+    }
+    let job_cpu = pid.and_then(job_cpu_time);
+    worker.kill().await;
+    match job_cpu {
+        Some(cpu) if cpu < timeout => {
+            tracing::warn!(
+                ?cpu,
+                ?timeout,
+                ?wall,
+                "an execution stalled without using its CPU budget; the worker was killed"
+            );
+            Err(RequestError::Died(format!(
+                "stalled: its job used {cpu:?} of its {timeout:?} CPU budget in {wall:?} of \
+                 wall-clock time, so the worker was killed"
+            )))
+        }
+        _ => Err(RequestError::TimedOut(wall)),
+    }
+}
+
+/// CPU time used so far by the child processes (the job) of worker `pid`, from `/proc`;
+/// `None` if the worker cannot be looked at.
+fn job_cpu_time(pid: u32) -> Option<Duration> {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&t| t > 0)?;
+    let mut ticks = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let children = std::fs::read_to_string(task.ok()?.path().join("children")).ok()?;
+        for child in children.split_whitespace() {
+            // A child that is gone was reaped: its worker was not stalled on it.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            // utime and stime: fields 14 and 15, the 12th and 13th after the command name.
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            let mut fields = after_name.split_whitespace().skip(11);
+            let mut next = || fields.next()?.parse::<u64>().ok();
+            ticks += next()? + next()?;
+        }
+    }
+    Some(Duration::from_millis(ticks * 1000 / ticks_per_second))
 }
