@@ -21,6 +21,7 @@ use futures::{FutureExt, channel::oneshot};
 use pvf_messages::{
     ExecutorParams, Hash, InternalValidationError, PossiblyInvalidError, PrepareError, PvfExecKind,
     ValidationError,
+    frame::FrameError,
     host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
     protocol::WorkerKind,
 };
@@ -117,11 +118,19 @@ impl Spawner {
                     return Ok(worker);
                 }
                 Err(e) => {
+                    // A worker that died or hung up during the handshake (killed from
+                    // outside, say) is as transient as one that exited before connecting.
                     let transient = matches!(
                         e,
                         SpawnError::Timeout { .. }
                             | SpawnError::ExitedEarly { .. }
                             | SpawnError::Io { .. }
+                            | SpawnError::Handshake {
+                                err: FrameError::Closed
+                                    | FrameError::Io(_)
+                                    | FrameError::Truncated { .. },
+                                ..
+                            }
                     );
                     if !transient || attempt >= SPAWN_ATTEMPTS {
                         return Err(classify::spawn_error(e));
@@ -294,6 +303,13 @@ impl Actor {
             self.retire(worker);
         }
         while self.retiring.join_next().await.is_some() {}
+        // Every worker is gone; a folder whose removal failed when its worker was dropped
+        // (the cache was read-only then) goes now.
+        match self.cache.clear_workers_dir() {
+            Ok(0) => {}
+            Ok(left) => tracing::info!(left, "removed worker folders left by earlier faults"),
+            Err(e) => tracing::warn!(%e, "cannot clear the workers folder"),
+        }
     }
 
     fn handle_request(&mut self, req: ToHost) {

@@ -167,18 +167,10 @@ impl CacheDir {
     ///
     /// Call it before any worker of this run is spawned: it empties the workers folder.
     pub fn startup_scan(&self) -> std::io::Result<StartupScan> {
-        let mut scan = StartupScan::default();
-        for entry in std::fs::read_dir(&self.workers)? {
-            let path = entry?.path();
-            let removed = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            if removed.is_ok() {
-                scan.stray += 1;
-            }
-        }
+        let mut scan = StartupScan {
+            stray: self.clear_workers_dir()?,
+            ..StartupScan::default()
+        };
         for entry in std::fs::read_dir(&self.artifacts)? {
             let entry = entry?;
             let path = entry.path();
@@ -215,6 +207,23 @@ impl CacheDir {
             }
         }
         Ok(scan)
+    }
+
+    /// Removes everything in the workers folder; returns how many entries it removed. Only
+    /// when no worker runs: at start-up, and at shutdown for the folders of workers whose
+    /// removal failed while they were dropped (a read-only or failing file system).
+    pub fn clear_workers_dir(&self) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.workers)? {
+            let path = entry?.path();
+            let done = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed += usize::from(done.is_ok());
+        }
+        Ok(removed)
     }
 
     /// Moves a freshly prepared artifact from a worker's folder into the cache, checking that
