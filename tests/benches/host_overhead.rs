@@ -51,12 +51,13 @@
 use parity_scale_codec::Encode;
 use pvf_messages::{
     BlockData, ExecutorParams, Hash, HeadData, PvfExecKind, PvfPrepKind, ValidationCode,
-    ValidationParams, ValidationResult, protocol::WorkerKind,
+    ValidationParams, protocol::WorkerKind,
 };
 use pvf_subsystem::host::{Host, execute_on};
-use pvf_test_pvfs::{
-    adder_chain,
-    hostile::{COMPILE_HEAVY_DEFAULT_FUNCTIONS, COMPILE_HEAVY_HEAD, compile_heavy},
+use pvf_test_pvfs::hostile::{COMPILE_HEAVY_DEFAULT_FUNCTIONS, COMPILE_HEAVY_HEAD, compile_heavy};
+use pvf_tests::bench::{
+    Candidate, Last, Samples, Shuffler, adder_candidates, check, env_or, fmt_dur, job_stack_size,
+    load_average, print_table, run_on_job_stack, thread_cpu_time,
 };
 use pvf_workers::{engine::engine, execute, prepare::prepare};
 use std::{
@@ -68,131 +69,6 @@ use std::{
 const EXEC_WARMUP: usize = 20;
 /// Uncounted iterations before preparation samples are kept.
 const PREP_WARMUP: usize = 1;
-/// Extra stack the worker gives its job thread beyond the native Wasm stack limit
-/// (`STACK_HEADROOM` in `workers/src/worker.rs`).
-const STACK_HEADROOM: usize = 32 * 1024 * 1024;
-
-fn env_or(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}")),
-        Err(_) => default,
-    }
-}
-
-/// Shuffles the order of the variants in each iteration (xorshift64, fixed seed).
-struct Shuffler(u64);
-
-impl Shuffler {
-    fn new() -> Self {
-        Self(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A pseudo-random permutation of `0..n` (Fisher–Yates).
-    fn order(&mut self, n: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            order.swap(i, (self.0 % (i as u64 + 1)) as usize);
-        }
-        order
-    }
-}
-
-/// Timing samples of one variant.
-struct Samples {
-    name: &'static str,
-    times: Vec<Duration>,
-}
-
-impl Samples {
-    fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            times: Vec::new(),
-        }
-    }
-
-    fn sorted(&self) -> Vec<Duration> {
-        let mut t = self.times.clone();
-        t.sort();
-        t
-    }
-
-    /// The `q` quantile (nearest rank).
-    fn quantile(&self, q: f64) -> Duration {
-        let t = self.sorted();
-        assert!(!t.is_empty(), "{}: no samples", self.name);
-        t[((t.len() - 1) as f64 * q).round() as usize]
-    }
-
-    fn median(&self) -> Duration {
-        self.quantile(0.5)
-    }
-}
-
-fn fmt_dur(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1_000.0 {
-        format!("{us:.1} µs")
-    } else if us < 1_000_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{:.3} s", us / 1e6)
-    }
-}
-
-/// The last column of a table.
-enum Last {
-    /// The median of row `.0` divided by each row's median.
-    RatioTo(usize),
-    /// Each row's median as a share of `.0`.
-    ShareOf(Duration),
-}
-
-/// Prints one table of median, p10, p90 and min per row, and the `last` column.
-fn print_table(title: &str, rows: &[&Samples], last: Last) {
-    println!("\n{title}");
-    let header = match last {
-        Last::RatioTo(_) => "ratio",
-        Last::ShareOf(_) => "share",
-    };
-    println!(
-        "  {:<50} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "variant", "median", "p10", "p90", "min", header
-    );
-    for s in rows {
-        let median = s.median().as_secs_f64();
-        let last = match last {
-            Last::RatioTo(row) => format!("{:.2}x", rows[row].median().as_secs_f64() / median),
-            Last::ShareOf(total) => format!("{:.0}%", 100.0 * median / total.as_secs_f64()),
-        };
-        println!(
-            "  {:<50} {:>10} {:>10} {:>10} {:>10} {:>7}",
-            format!("{} (n={})", s.name, s.times.len()),
-            fmt_dur(s.median()),
-            fmt_dur(s.quantile(0.1)),
-            fmt_dur(s.quantile(0.9)),
-            fmt_dur(s.quantile(0.0)),
-            last,
-        );
-    }
-}
-
-/// CPU time consumed by the calling thread so far.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// Forks a child that runs `job` and exits with status 0 if it returned `true`, and reaps
 /// it: how the worker runs each job, minus the socket and the job's big-stack thread.
@@ -224,60 +100,6 @@ fn fork_and_reap(job: impl FnOnce() -> bool) -> (Duration, i64) {
     );
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     (tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_minflt)
-}
-
-/// The 1, 5 and 15 minute load averages, to tell a quiet run from a noisy one.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|e| format!("unknown ({e})"))
-}
-
-/// One adder candidate and the result the PVF must return for it.
-struct Candidate {
-    params: ValidationParams,
-    encoded: Vec<u8>,
-    expected: ValidationResult,
-}
-
-/// `n` consecutive valid blocks of the adder chain, from genesis.
-fn adder_candidates(n: usize) -> Vec<Candidate> {
-    let mut head = adder_chain::genesis_head();
-    let mut state = 0u64;
-    (0..n)
-        .map(|i| {
-            let block = adder_chain::BlockData {
-                state,
-                add: i as u64 + 1,
-            };
-            let next = adder_chain::next_head(&head, &block);
-            let params = ValidationParams {
-                parent_head: HeadData(head.encode()),
-                block_data: BlockData(block.encode()),
-                relay_parent_number: i as u32,
-                relay_parent_storage_root: Hash::default(),
-            };
-            let expected = ValidationResult {
-                head_data: HeadData(next.encode()),
-                hrmp_watermark: i as u32,
-                ..Default::default()
-            };
-            head = next;
-            state = state.wrapping_add(block.add);
-            Candidate {
-                encoded: params.encode(),
-                params,
-                expected,
-            }
-        })
-        .collect()
-}
-
-fn check(variant: &str, got: ValidationResult, expected: &ValidationResult) {
-    assert_eq!(
-        &got, expected,
-        "{variant} returned a wrong result; the bench would measure nonsense"
-    );
 }
 
 async fn bench_execution(host: &Host, artifact: &Path, iters: usize) {
@@ -329,7 +151,7 @@ async fn bench_execution(host: &Host, artifact: &Path, iters: usize) {
                 }
             };
             let elapsed = start.elapsed();
-            check(samples[variant].name, result, &cand.expected);
+            check(&samples[variant].name, &result, &cand.expected);
             if i >= EXEC_WARMUP {
                 samples[variant].times.push(elapsed);
             }
@@ -363,7 +185,7 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
     let params = ExecutorParams::default();
     let shared_engine = engine(&params).expect("an engine");
     let module = execute::load_artifact(&shared_engine, artifact).expect("the artifact loads");
-    let job_stack = params.stack_native_max() as usize + STACK_HEADROOM;
+    let job_stack = job_stack_size();
     let fresh_engine_execution = || {
         let engine = engine(&params).expect("an engine");
         execute::execute_artifact(&engine, artifact, &cand.encoded, &params)
@@ -422,7 +244,7 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
                     let result =
                         execute::execute_module(&shared_engine, &module, &cand.encoded, &params)
                             .expect("executes");
-                    check("execute_module", result, &cand.expected);
+                    check("execute_module", &result, &cand.expected);
                     None
                 }
                 3 => {
@@ -612,12 +434,5 @@ fn run() {
 fn main() {
     // In-process execution runs on a thread with the stack the worker gives its job thread,
     // so that the Wasm stack limit means the same thing in both.
-    let stack = ExecutorParams::default().stack_native_max() as usize + STACK_HEADROOM;
-    std::thread::Builder::new()
-        .name("host-overhead-bench".into())
-        .stack_size(stack)
-        .spawn(run)
-        .expect("the bench thread")
-        .join()
-        .expect("the bench completed");
+    run_on_job_stack("host-overhead-bench", run);
 }

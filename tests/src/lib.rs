@@ -4,6 +4,9 @@
 //! the test executable (`target/<profile>/`). They are never rebuilt per test. A missing
 //! binary fails the test with the command that builds it; nothing is skipped.
 
+pub mod bench;
+pub mod faults;
+
 use pvf_messages::version::FULL_VERSION;
 use pvf_subsystem::host::{Host, HostConfig};
 use std::path::{Path, PathBuf};
