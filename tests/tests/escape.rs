@@ -1,18 +1,21 @@
 //! Escape tests: native probe code runs in a real job process, once without the sandbox (to
 //! prove the attempt would succeed) and once inside it: a process confines itself exactly as an
-//! execute worker does at start-up (`worker_confinement`: user, mount and network namespaces,
-//! `pivot_root` into its folder, read-only) and creates the job exactly as the worker does
-//! (`execute_policy`: every job namespace, rlimits, no capabilities, Landlock, seccomp), in
-//! the cgroup the node gives execute workers (`NodeCgroups`, `join_cgroups`). The table of outcomes is `docs/escape-tests.md`; this test produces it
+//! execute worker does at start-up (`pvf_workers::worker::confine`: the cgroup the node gives
+//! execute workers, user, mount and network namespaces, `pivot_root` into its folder,
+//! read-only, Landlock and seccomp) and creates the job exactly as the worker does (every job
+//! namespace, rlimits, no capabilities). The table of outcomes is `docs/escape-tests.md`; this test produces it
 //! (`PVF_UPDATE_DOCS=1`) and fails when the machine's behaviour no longer matches it, so a
 //! sandbox layer that stops working fails the build instead of passing silently.
 
-use pvf_messages::protocol::{CgroupSettings, JobNamespaceSettings, SecuritySettings, WorkerKind};
+use pvf_messages::{
+    protocol::{CgroupSettings, Handshake, JobNamespaceSettings, SecuritySettings, WorkerKind},
+    version::{BUILD_ID, VERSION},
+};
 use pvf_subsystem::host::cgroups::NodeCgroups;
 use pvf_workers::{
     job::{JobEnd, JobReport, Spawn, run_job_in},
-    sandbox::{self, WorkerRoot},
-    worker::{execute_policy, join_cgroups, worker_confinement},
+    sandbox,
+    worker::{Confined, confine},
 };
 use std::os::linux::net::SocketAddrExt;
 use std::{
@@ -342,32 +345,31 @@ fn run_free(probe: Probe, fixture: &Fixture) -> String {
 /// Runs `probe` in a job of a confined stand-in worker, as an execute worker runs a job.
 fn run_jailed(probe: Probe, fixture: &Fixture) -> String {
     let worker = run_job_in(Spawn::Fork, BUDGET, || {
-        let security = every_layer();
-        let cgroup = CgroupSettings {
-            memory_max: Some(ESCAPE_MEMORY_MAX),
-            ..fixture.cgroups.settings(WorkerKind::Execute)
+        let handshake = Handshake {
+            kind: WorkerKind::Execute,
+            node_version: VERSION.into(),
+            build_id: BUILD_ID.into(),
+            security: every_layer(),
+            artifacts_dir: fixture.artifacts_dir.path().display().to_string(),
+            cgroup: CgroupSettings {
+                memory_max: Some(ESCAPE_MEMORY_MAX),
+                ..fixture.cgroups.settings(WorkerKind::Execute)
+            },
+            skip_version_check: false,
         };
-        if let Err(e) = join_cgroups(&cgroup) {
-            return format!("the worker could not join its cgroup: {e}").into_bytes();
-        }
-        let mut root = WorkerRoot::new(
-            fixture.worker_dir.path().to_path_buf(),
-            Some(fixture.artifacts_dir.path().to_path_buf()),
-        );
-        let confinement = worker_confinement(WorkerKind::Execute, &security);
-        if let Err(e) = sandbox::confine_worker(&mut root, confinement) {
-            return format!("the worker could not confine itself: {e}").into_bytes();
-        }
-        sandbox::warm_up();
-        let policy = execute_policy(&root, &security);
+        let Confined { root, job_policy } =
+            match confine(WorkerKind::Execute, fixture.worker_dir.path(), &handshake) {
+                Ok(confined) => confined,
+                Err(e) => return format!("the worker could not confine itself: {e}").into_bytes(),
+            };
         let view = JobView {
             artifacts_dir: root.artifacts_dir().expect("an artifact folder"),
             worker_dir: root.worker_dir(),
             // SAFETY: getpid has no preconditions.
             worker_pid: unsafe { libc::getpid() },
         };
-        let end = run_job_in(policy.spawn(), BUDGET, || {
-            sandbox::enter_or_exit(&policy);
+        let end = run_job_in(job_policy.spawn(), BUDGET, || {
+            sandbox::enter_or_exit(&job_policy);
             probe(fixture, &view)
         });
         describe(end).into_bytes()
@@ -393,12 +395,13 @@ const HEADER: &str = "# Escape tests
 What a job can do without the sandbox and inside it, measured by `tests/tests/escape.rs`
 (`cargo test --release -p pvf-tests --test escape`; regenerate this file with
 `PVF_UPDATE_DOCS=1`). Each attempt runs as native code in a real job process. Sandboxed, a
-stand-in worker first confines itself exactly as an execute worker does at start-up: its own
+stand-in worker first confines itself with the execute worker's own start-up code: its own
 cgroup (task and memory limits), user, mount and network namespaces, `pivot_root` into its
-folder (read-only, the artifact folder mounted read-only at `/artifacts`). It then creates the
-job exactly as the worker does: new user, mount, PID, IPC, UTS and cgroup namespaces, an
-empty environment, `no_new_privs`, rlimits, no capabilities, Landlock ABI v1 (read its folder
-and the artifacts, write nothing) and the seccomp network filter.
+folder (read-only, the artifact folder mounted read-only at `/artifacts`), `no_new_privs`,
+Landlock ABI v1 (read its folder and the artifacts, write nothing) and the seccomp network
+filter, all inherited by its jobs. It then creates the job exactly as the worker does: new
+user, mount, PID, IPC, UTS and cgroup namespaces, an empty environment, rlimits and no
+capabilities.
 The test fails when this table no longer describes the machine, so a layer that stops working
 fails the build.
 

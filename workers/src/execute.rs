@@ -39,6 +39,17 @@ pub fn load_artifact(engine: &Engine, path: &Path) -> Result<Module, ExecError> 
         .map_err(|e| ExecError::RuntimeConstruction(format!("{e:#}")))
 }
 
+/// What becomes of the module and the store once the result is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Teardown {
+    /// Drop them (unmap memory and code), as a long-lived process must.
+    Drop,
+    /// Forget them: for a job process about to exit, whose exit frees everything at once.
+    /// Dropping would unmap each region separately, each unmap flushing the TLB of every CPU
+    /// that ran one of its threads: a measurable part of a job's cost.
+    Skip,
+}
+
 /// Loads the artifact at `path` and runs `validate_block` on the encoded `params`.
 pub fn execute_artifact(
     engine: &Engine,
@@ -46,8 +57,23 @@ pub fn execute_artifact(
     params: &[u8],
     executor_params: &ExecutorParams,
 ) -> Result<ValidationResult, ExecError> {
+    execute_artifact_then(engine, path, params, executor_params, Teardown::Drop)
+}
+
+/// [`execute_artifact`], with the module and store torn down as `teardown` says.
+pub fn execute_artifact_then(
+    engine: &Engine,
+    path: &Path,
+    params: &[u8],
+    executor_params: &ExecutorParams,
+    teardown: Teardown,
+) -> Result<ValidationResult, ExecError> {
     let module = load_artifact(engine, path)?;
-    execute_module(engine, &module, params, executor_params)
+    let result = execute_module_then(engine, &module, params, executor_params, teardown);
+    if teardown == Teardown::Skip {
+        std::mem::forget(module);
+    }
+    result
 }
 
 /// The memory cap for `module`: `MaxMemoryPages` if set, else the module's initial pages
@@ -92,10 +118,43 @@ pub fn execute_module(
     params: &[u8],
     executor_params: &ExecutorParams,
 ) -> Result<ValidationResult, ExecError> {
+    execute_module_then(engine, module, params, executor_params, Teardown::Drop)
+}
+
+/// [`execute_module`], with the store torn down as `teardown` says.
+pub fn execute_module_then(
+    engine: &Engine,
+    module: &Module,
+    params: &[u8],
+    executor_params: &ExecutorParams,
+    teardown: Teardown,
+) -> Result<ValidationResult, ExecError> {
     let (imported_memory, cap_pages) = memory_cap(module, executor_params);
     let mut store = Store::new(engine, StoreData::new(cap_pages));
     store.limiter(|data| data);
+    let result = run(
+        &mut store,
+        engine,
+        module,
+        params,
+        imported_memory,
+        cap_pages,
+    );
+    if teardown == Teardown::Skip {
+        std::mem::forget(store);
+    }
+    result
+}
 
+/// Instantiates `module` in `store` and calls `validate_block`.
+fn run(
+    store: &mut Store<StoreData>,
+    engine: &Engine,
+    module: &Module,
+    params: &[u8],
+    imported_memory: Option<MemoryType>,
+    cap_pages: u32,
+) -> Result<ValidationResult, ExecError> {
     let mut linker = Linker::new(engine);
     host_functions::define(&mut linker)
         .map_err(|e| ExecError::RuntimeConstruction(e.to_string()))?;
@@ -107,11 +166,11 @@ pub fn execute_module(
             )));
         }
         let ty = MemoryType::new(ty.minimum() as u32, Some(cap_pages));
-        let memory = Memory::new(&mut store, ty)
+        let memory = Memory::new(&mut *store, ty)
             .map_err(|e| ExecError::RuntimeConstruction(format!("creating memory: {e:#}")))?;
         store.data_mut().memory = Some(memory);
         linker
-            .define(&store, "env", "memory", memory)
+            .define(&*store, "env", "memory", memory)
             .map_err(|e| ExecError::RuntimeConstruction(e.to_string()))?;
     }
     for export in module.exports() {
@@ -128,7 +187,7 @@ pub fn execute_module(
         .define_unknown_imports_as_traps(module)
         .map_err(|e| ExecError::RuntimeConstruction(e.to_string()))?;
 
-    let instance = linker.instantiate(&mut store, module).map_err(|e| {
+    let instance = linker.instantiate(&mut *store, module).map_err(|e| {
         if e.is::<wasmtime::Trap>() {
             ExecError::Invalid(format!("instantiation trapped: {}", trap_message(e)))
         } else {
@@ -139,19 +198,19 @@ pub fn execute_module(
         Some(m) => m,
         None => {
             let m = instance
-                .get_memory(&mut store, "memory")
+                .get_memory(&mut *store, "memory")
                 .ok_or_else(|| ExecError::Invalid("the PVF exports no memory".into()))?;
             store.data_mut().memory = Some(m);
             m
         }
     };
 
-    let params_ptr = write_params(&mut store, &instance, params)?;
+    let params_ptr = write_params(&mut *store, &instance, params)?;
     let validate_block = instance
-        .get_typed_func::<(i32, i32), i64>(&mut store, "validate_block")
+        .get_typed_func::<(i32, i32), i64>(&mut *store, "validate_block")
         .map_err(|e| ExecError::Invalid(format!("validate_block: {e}")))?;
     let packed = validate_block
-        .call(&mut store, (params_ptr as i32, params.len() as i32))
+        .call(&mut *store, (params_ptr as i32, params.len() as i32))
         .map_err(|e| ExecError::Invalid(trap_message(e)))? as u64;
 
     let (ptr, len) = ((packed & 0xffff_ffff) as usize, (packed >> 32) as u32);
@@ -160,7 +219,7 @@ pub fn execute_module(
             "result of {len} bytes exceeds the {MAX_RESULT_LEN}-byte limit"
         )));
     }
-    let data = memory.data(&store);
+    let data = memory.data(&*store);
     let bytes = data
         .get(ptr..ptr + len as usize)
         .ok_or_else(|| ExecError::Invalid(format!("result {ptr:#x}+{len} lies outside memory")))?;

@@ -71,6 +71,30 @@ impl Spawn {
     }
 }
 
+/// When the worker takes a job's report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collect {
+    /// When the job has exited and been reaped; its peak memory is then known.
+    AtExit,
+    /// As soon as the report is complete. The job's exit (tearing down its address space and
+    /// namespaces, a good part of a short job's cost) then overlaps with the answer's way back
+    /// to the host; the job is reaped before the next one starts. Its CPU time is read when
+    /// the report arrives and its peak memory is not known (reported as 0).
+    OnReport,
+}
+
+/// Jobs collected [`Collect::OnReport`] and not reaped yet.
+static UNREAPED: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+/// Reaps the jobs collected early (they exited long ago, or are about to).
+fn reap_unreaped() {
+    let pids = std::mem::take(&mut *UNREAPED.lock().unwrap_or_else(|e| e.into_inner()));
+    for pid in pids {
+        // A child of this process's parent after a fork is not ours to reap: ECHILD, ignored.
+        let _ = reap(pid);
+    }
+}
+
 /// Runs `job` in a forked child process with `cpu_budget` of CPU time.
 ///
 /// `job` runs in the child and returns the role's encoded response. The child never
@@ -86,6 +110,17 @@ pub fn run_job_in(
     cpu_budget: Duration,
     job: impl FnOnce() -> Vec<u8>,
 ) -> io::Result<JobEnd> {
+    run_job_with(spawn, Collect::AtExit, cpu_budget, job)
+}
+
+/// [`run_job_in`], with the report collected as `collect` says.
+pub fn run_job_with(
+    spawn: Spawn,
+    collect: Collect,
+    cpu_budget: Duration,
+    job: impl FnOnce() -> Vec<u8>,
+) -> io::Result<JobEnd> {
+    reap_unreaped();
     let mut fds = [0i32; 2];
     // SAFETY: `fds` is a valid two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -124,7 +159,7 @@ pub fn run_job_in(
         child(parent, write_end.as_raw_fd(), job);
     }
     drop(write_end);
-    watch(pid, read_end, cpu_budget)
+    watch(pid, read_end, cpu_budget, collect)
 }
 
 fn child(parent: Option<u32>, write_fd: i32, job: impl FnOnce() -> Vec<u8>) -> ! {
@@ -176,7 +211,21 @@ fn cpu_time_of(clock: libc::clockid_t) -> Option<Duration> {
         .then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-fn watch(pid: libc::pid_t, read_end: OwnedFd, cpu_budget: Duration) -> io::Result<JobEnd> {
+/// Whether `buf` holds one whole frame.
+fn complete_frame(buf: &[u8]) -> bool {
+    let Some(header) = buf.get(..frame::HEADER_LEN) else {
+        return false;
+    };
+    let header: [u8; frame::HEADER_LEN] = header.try_into().expect("HEADER_LEN bytes");
+    frame::decode_header(header).is_ok_and(|len| buf.len() >= frame::HEADER_LEN + len)
+}
+
+fn watch(
+    pid: libc::pid_t,
+    read_end: OwnedFd,
+    cpu_budget: Duration,
+    collect: Collect,
+) -> io::Result<JobEnd> {
     let mut clock: libc::clockid_t = 0;
     // SAFETY: `clock` is a valid out-pointer; `pid` is our child.
     let have_clock = unsafe { libc::clock_getcpuclockid(pid, &mut clock) } == 0;
@@ -230,6 +279,21 @@ fn watch(pid: libc::pid_t, read_end: OwnedFd, cpu_budget: Duration) -> io::Resul
         if buf.len() > MAX_FRAME_LEN as usize + frame::HEADER_LEN {
             oversized = true;
             break;
+        }
+        if collect == Collect::OnReport && complete_frame(&buf) {
+            let usage = Usage {
+                cpu: if have_clock {
+                    cpu_time_of(clock).unwrap_or_default()
+                } else {
+                    Duration::ZERO
+                },
+                max_rss_bytes: 0,
+            };
+            UNREAPED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+            return Ok(match frame::read_frame::<_, JobReport>(&mut &buf[..]) {
+                Ok(report) => JobEnd::Reported(report, usage),
+                Err(e) => JobEnd::Died(format!("the job's report is malformed: {e}"), usage),
+            });
         }
     }
     if timed_out || oversized {
@@ -328,6 +392,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn reports_can_be_taken_before_the_job_exits() {
+        for _ in 0..3 {
+            let end = run_job_with(
+                Spawn::Fork,
+                Collect::OnReport,
+                Duration::from_secs(5),
+                || b"early".to_vec(),
+            )
+            .unwrap();
+            match end {
+                JobEnd::Reported(JobReport::Done(p), u) => {
+                    assert_eq!(p, b"early");
+                    assert_eq!(u.max_rss_bytes, 0);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The next job reaps the earlier ones.
+        run_job(Duration::from_secs(5), Vec::new).unwrap();
+        assert!(UNREAPED.lock().unwrap().is_empty());
     }
 
     #[test]

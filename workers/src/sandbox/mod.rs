@@ -7,21 +7,19 @@
 //! execute workers, the memory) of the worker and its jobs together ([`cgroup`]); then
 //! ([`namespaces::confine_worker`]) user and mount namespaces with `pivot_root` into its own
 //! folder (read-only for execute workers, with the artifact cache mounted read-only), and an
-//! empty network namespace.
+//! empty network namespace; then ([`restrict`]) `no_new_privs`, Landlock (ABI v1, pinned as in
+//! the reference so that every validator enforces the same rules: write only in the worker's
+//! folder for preparation, read only it and the artifacts for execution) and seccomp (any
+//! networking system call kills the process, including its x32-ABI number). Jobs inherit all of
+//! it when they are created, so none of them pays for installing a filter.
 //!
 //! **Each job**, created by `clone` in new user, mount, PID, IPC, UTS and cgroup namespaces
-//! ([`namespaces::JobNamespaces`]), then in this order ([`enter`]):
-//!
-//! 0. The environment is cleared (the host starts workers with an empty one already).
-//! 1. `no_new_privs`: nothing it executes can gain privileges (also required by 4 and 5).
-//! 2. Resource limits: no core dumps (they would write untrusted memory to disk), a bounded
-//!    number of open files and file size, and `RLIMIT_NPROC` (which binds only for non-root
-//!    users; the cgroup's task limit is what binds for root).
-//! 3. Every capability is dropped ([`capabilities`]).
-//! 4. Landlock (ABI v1, pinned as in the reference, so that every validator enforces the same
-//!    rules): the job may write only in its worker's folder and read only there and in the
-//!    folders the worker names (the artifact cache for execution).
-//! 5. Seccomp: any networking system call kills the process, including its x32-ABI number.
+//! ([`namespaces::JobNamespaces`]), then ([`enter`]): an empty environment, `no_new_privs`,
+//! resource limits (no core dumps, which would write untrusted memory to disk; bounded open
+//! files, file size and `RLIMIT_NPROC`, which binds only for non-root users: the cgroup's task
+//! limit is what binds for root), and every capability dropped ([`capabilities`]). A policy may
+//! also ask [`enter`] for Landlock and seccomp, for jobs of a process that did not [`restrict`]
+//! itself (the probe, the benchmarks).
 //!
 //! Every layer is probed for real ([`probe`]) and each one the kernel lacks is reported; the
 //! host decides which it requires. `docs/escape-tests.md` lists what the layers stop, as
@@ -139,6 +137,21 @@ pub(crate) fn limits() -> Result<(), SandboxError> {
     rlimit(libc::RLIMIT_NOFILE, "RLIMIT_NOFILE", MAX_OPEN_FILES)?;
     rlimit(libc::RLIMIT_NPROC, "RLIMIT_NPROC", MAX_TASKS)?;
     rlimit(libc::RLIMIT_FSIZE, "RLIMIT_FSIZE", MAX_FILE_SIZE)
+}
+
+/// Applies the layers a worker shares with all its jobs to the worker itself, once:
+/// `no_new_privs`, then Landlock and seccomp as `policy` says. Jobs created afterwards inherit
+/// them. After this the worker must not make networking system calls (it talks to the host
+/// with `read` and `write` on its already connected socket).
+pub fn restrict(policy: &Policy) -> Result<(), SandboxError> {
+    no_new_privs()?;
+    if policy.landlock {
+        landlock::restrict(policy)?;
+    }
+    if policy.seccomp {
+        seccomp::apply()?;
+    }
+    Ok(())
 }
 
 /// Enters the sandbox described by `policy`. Call it in the job process, before the job
