@@ -16,6 +16,8 @@ use std::time::Duration;
 
 /// The descriptor the job writes its report to.
 const REPORT_FD: i32 = 3;
+/// The descriptor a [`Standby`] job reads its input from.
+const INPUT_FD: i32 = 4;
 
 /// What a job process reports on its pipe.
 #[derive(Debug, Encode, Decode)]
@@ -121,14 +123,28 @@ pub fn run_job_with(
     job: impl FnOnce() -> Vec<u8>,
 ) -> io::Result<JobEnd> {
     reap_unreaped();
+    let (pid, report) = spawn_child(spawn, None, job)?;
+    watch(pid, report, Duration::ZERO, cpu_budget, collect)
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0i32; 2];
     // SAFETY: `fds` is a valid two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(last_os_error("pipe2"));
     }
     // SAFETY: the descriptors were just created and are owned here.
-    let (read_end, write_end) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Creates the job process, which runs `job` and reports on a pipe; returns its pid and the
+/// pipe's read end. With `input`, the child also gets that descriptor as [`INPUT_FD`].
+fn spawn_child(
+    spawn: Spawn,
+    input: Option<&OwnedFd>,
+    job: impl FnOnce() -> Vec<u8>,
+) -> io::Result<(libc::pid_t, OwnedFd)> {
+    let (read_end, write_end) = pipe()?;
     let parent = std::process::id();
     // SAFETY: the worker is single-threaded when it forks, so the child inherits a
     // consistent heap and no locks held by other threads. The raw `clone` (no new stack:
@@ -156,24 +172,112 @@ pub fn run_job_with(
     if pid == 0 {
         // In a new PID namespace the parent is invisible (getppid() is 0).
         let parent = (!spawn.new_pid_namespace()).then_some(parent);
-        child(parent, write_end.as_raw_fd(), job);
+        let input = input.map(|fd| fd.as_raw_fd());
+        child(parent, write_end.as_raw_fd(), input, job);
     }
-    drop(write_end);
-    watch(pid, read_end, cpu_budget, collect)
+    Ok((pid, read_end))
 }
 
-fn child(parent: Option<u32>, write_fd: i32, job: impl FnOnce() -> Vec<u8>) -> ! {
+/// A job process created before its input is known: it has entered its sandbox (whatever its
+/// closure does before [`Input::read`]) and waits. Creating it while the worker is idle takes
+/// the process creation off the time between a request and its answer. It is still one
+/// process per job: a standby job runs once, or is killed ([`Drop`]) unused.
+#[derive(Debug)]
+pub struct Standby {
+    pid: libc::pid_t,
+    input: Option<OwnedFd>,
+    report: Option<OwnedFd>,
+}
+
+/// The waiting job's end of its input.
+#[derive(Debug)]
+pub struct Input(());
+
+impl Input {
+    /// Blocks until the worker sent the input. Empty if the worker gave up on this job.
+    pub fn read(self) -> Vec<u8> {
+        // SAFETY: INPUT_FD was set up by `child` and belongs to this process alone.
+        let mut file = unsafe { std::fs::File::from_raw_fd(INPUT_FD) };
+        let mut input = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut file, &mut input);
+        input
+    }
+}
+
+/// Creates a [`Standby`] job: `job` runs in a new process at once, and gets its input through
+/// [`Input::read`] when [`Standby::run`] sends it.
+pub fn standby(spawn: Spawn, job: impl FnOnce(Input) -> Vec<u8>) -> io::Result<Standby> {
+    let (input_read, input_write) = pipe()?;
+    let (pid, report) = spawn_child(spawn, Some(&input_read), || job(Input(())))?;
+    Ok(Standby {
+        pid,
+        input: Some(input_write),
+        report: Some(report),
+    })
+}
+
+impl Standby {
+    /// Sends `input` to the waiting job and watches it as [`run_job_with`] does; the CPU the
+    /// job used while it waited does not count against `cpu_budget`. `None` if the job is
+    /// gone (it died while waiting): the caller creates a fresh one.
+    pub fn run(
+        mut self,
+        input: &[u8],
+        collect: Collect,
+        cpu_budget: Duration,
+    ) -> Option<io::Result<JobEnd>> {
+        reap_unreaped();
+        let (input_fd, report) = (self.input.take()?, self.report.take()?);
+        let pid = std::mem::replace(&mut self.pid, 0);
+        let waited = cpu_clock(pid).and_then(cpu_time_of).unwrap_or_default();
+        let mut sink = std::fs::File::from(input_fd);
+        if sink.write_all(input).is_err() {
+            kill_and_reap(pid);
+            return None;
+        }
+        drop(sink);
+        Some(watch(pid, report, waited, cpu_budget, collect))
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        if self.pid > 0 {
+            kill_and_reap(self.pid);
+        }
+    }
+}
+
+fn child(
+    parent: Option<u32>,
+    write_fd: i32,
+    input_fd: Option<i32>,
+    job: impl FnOnce() -> Vec<u8>,
+) -> ! {
     // SAFETY: plain system calls on descriptors this process owns.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if parent.is_some_and(|parent| libc::getppid() as u32 != parent) {
             libc::_exit(1);
         }
-        if libc::dup2(write_fd, REPORT_FD) != REPORT_FD {
+        // Move both out of the way first: either may sit where the other belongs.
+        let write_fd = libc::fcntl(write_fd, libc::F_DUPFD, INPUT_FD + 1);
+        let input_fd = input_fd.map(|fd| libc::fcntl(fd, libc::F_DUPFD, INPUT_FD + 1));
+        if write_fd < 0 || libc::dup2(write_fd, REPORT_FD) != REPORT_FD {
             libc::_exit(1);
         }
-        if libc::syscall(libc::SYS_close_range, REPORT_FD as u32 + 1, u32::MAX, 0) != 0 {
-            for fd in REPORT_FD + 1..1024 {
+        if let Some(fd) = input_fd
+            && (fd < 0 || libc::dup2(fd, INPUT_FD) != INPUT_FD)
+        {
+            libc::_exit(1);
+        }
+        let first_closed = if input_fd.is_some() {
+            INPUT_FD
+        } else {
+            REPORT_FD
+        } + 1;
+        if libc::syscall(libc::SYS_close_range, first_closed as u32, u32::MAX, 0) != 0 {
+            for fd in first_closed..1024 {
                 libc::close(fd);
             }
         }
@@ -220,15 +324,27 @@ fn complete_frame(buf: &[u8]) -> bool {
     frame::decode_header(header).is_ok_and(|len| buf.len() >= frame::HEADER_LEN + len)
 }
 
+/// The CPU-time clock of child `pid`.
+fn cpu_clock(pid: libc::pid_t) -> Option<libc::clockid_t> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid out-pointer; `pid` is our child.
+    (unsafe { libc::clock_getcpuclockid(pid, &mut clock) } == 0).then_some(clock)
+}
+
+/// Watches job `pid` until it reports, exits or uses up `cpu_budget` beyond the `waited` CPU
+/// time it had used before it got its input.
 fn watch(
     pid: libc::pid_t,
     read_end: OwnedFd,
+    waited: Duration,
     cpu_budget: Duration,
     collect: Collect,
 ) -> io::Result<JobEnd> {
-    let mut clock: libc::clockid_t = 0;
-    // SAFETY: `clock` is a valid out-pointer; `pid` is our child.
-    let have_clock = unsafe { libc::clock_getcpuclockid(pid, &mut clock) } == 0;
+    let cpu_budget = cpu_budget + waited;
+    let (have_clock, clock) = match cpu_clock(pid) {
+        Some(clock) => (true, clock),
+        None => (false, 0),
+    };
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut timed_out = false;
@@ -283,7 +399,9 @@ fn watch(
         if collect == Collect::OnReport && complete_frame(&buf) {
             let usage = Usage {
                 cpu: if have_clock {
-                    cpu_time_of(clock).unwrap_or_default()
+                    cpu_time_of(clock)
+                        .unwrap_or_default()
+                        .saturating_sub(waited)
                 } else {
                     Duration::ZERO
                 },
@@ -300,7 +418,8 @@ fn watch(
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    let (status, usage) = reap(pid)?;
+    let (status, mut usage) = reap(pid)?;
+    usage.cpu = usage.cpu.saturating_sub(waited);
     if timed_out {
         return Ok(JobEnd::TimedOut(usage));
     }
@@ -415,6 +534,34 @@ mod tests {
         // The next job reaps the earlier ones.
         run_job(Duration::from_secs(5), Vec::new).unwrap();
         assert!(UNREAPED.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn standby_jobs_wait_for_their_input() {
+        let job = standby(Spawn::Fork, |input| {
+            let mut got = input.read();
+            got.reverse();
+            got
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        match job.run(b"abc", Collect::AtExit, Duration::from_secs(5)) {
+            Some(Ok(JobEnd::Reported(JobReport::Done(p), u))) => {
+                assert_eq!(p, b"cba");
+                assert!(u.cpu < Duration::from_secs(1), "{u:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A standby dropped unused is killed and reaped, not leaked.
+        let unused = standby(Spawn::Fork, |input| input.read()).unwrap();
+        let pid = unused.pid;
+        drop(unused);
+        // SAFETY: signal 0 only checks whether the process exists.
+        assert_ne!(
+            unsafe { libc::kill(pid, 0) },
+            0,
+            "the unused standby is gone"
+        );
     }
 
     #[test]

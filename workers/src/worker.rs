@@ -156,7 +156,7 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
     // checksum's CPU-feature detection.
     pvf_messages::checksum::of_bytes(&[]);
     frame::write_frame(&mut stream, &HandshakeReply::Ready(info()))?;
-    let mut engines = EngineCache::default();
+    let mut executor = Executor::default();
     loop {
         let payload = match frame::read_frame_bytes(&mut stream) {
             Ok(p) => p,
@@ -171,8 +171,9 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
             }
             WorkerKind::Execute => {
                 let req: ExecuteRequest = frame::decode_payload(&payload)?;
-                let response = handle_execute(req, &mut engines, &confined);
+                let response = executor.execute(req, &confined);
                 frame::write_frame(&mut stream, &response)?;
+                executor.prepare_next(&confined);
             }
         }
     }
@@ -349,26 +350,94 @@ impl EngineCache {
     }
 }
 
-/// Runs one execution job.
-pub fn handle_execute(
-    req: ExecuteRequest,
-    engines: &mut EngineCache,
-    confined: &Confined,
-) -> ExecuteResponse {
-    let artifact = match confined.root.artifact(Path::new(&req.artifact_path)) {
-        Ok(path) => path,
-        Err(e) => return ExecuteResponse::Internal(e),
+/// Largest request a [`job::Standby`] is given; larger ones (a big proof of validity) go to a
+/// freshly created job, which shares the worker's copy of the request instead of reading it
+/// through a pipe.
+const STANDBY_MAX_INPUT: usize = 256 * 1024;
+
+/// An execute worker's state between requests: the engine of the last executor parameters,
+/// and a job process created ahead of the next request for those parameters.
+#[derive(Default)]
+pub struct Executor {
+    engines: EngineCache,
+    standby: Option<(ExecutorParams, job::Standby)>,
+}
+
+impl Executor {
+    /// Creates the job process for the next request while the host reads the last answer,
+    /// so that the next request does not wait for a process to be created.
+    pub fn prepare_next(&mut self, confined: &Confined) {
+        let Some((params, engine)) = self.engines.current.clone() else {
+            return;
+        };
+        let policy = confined.job_policy.clone();
+        let job_params = params.clone();
+        self.standby = job::standby(policy.spawn(), move |input| {
+            standby_job(&policy, &job_params, &engine, input)
+        })
+        .ok()
+        .map(|job| (params, job));
+    }
+
+    /// Runs one execution job: in the job created ahead if it was made for these executor
+    /// parameters and the request is small enough, else in a new one.
+    pub fn execute(&mut self, req: ExecuteRequest, confined: &Confined) -> ExecuteResponse {
+        let standby = self.standby.take();
+        let artifact = match confined.root.artifact(Path::new(&req.artifact_path)) {
+            Ok(path) => path,
+            Err(e) => return ExecuteResponse::Internal(e),
+        };
+        let engine = match self.engines.get(&req.executor_params) {
+            Ok(e) => e,
+            Err(e) => return ExecuteResponse::RuntimeConstruction(e),
+        };
+        let budget = Duration::from_millis(req.cpu_timeout_ms);
+        let input = (&req, artifact.to_string_lossy().as_ref()).encode();
+        let ahead = standby
+            .filter(|(params, _)| {
+                *params == req.executor_params && input.len() <= STANDBY_MAX_INPUT
+            })
+            .and_then(|(_, job)| job.run(&input, job::Collect::OnReport, budget));
+        let policy = &confined.job_policy;
+        let end = ahead.unwrap_or_else(|| {
+            job::run_job_with(policy.spawn(), job::Collect::OnReport, budget, || {
+                sandbox::enter_or_exit(policy);
+                execute_job(req, artifact, engine).encode()
+            })
+        });
+        execute_response(end)
+    }
+}
+
+/// The body of a standby execution job: enter the sandbox, start the execution thread, wait
+/// for the request, run it.
+fn standby_job(
+    policy: &sandbox::Policy,
+    params: &ExecutorParams,
+    engine: &wasmtime::Engine,
+    input: job::Input,
+) -> Vec<u8> {
+    sandbox::enter_or_exit(policy);
+    let thread = ExecutionThread::start(params, engine.clone());
+    let bytes = input.read();
+    if bytes.is_empty() {
+        // The worker gave up on this job (other executor parameters, or it is stopping).
+        // SAFETY: ends the job process without running the worker's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    let response = match (
+        <(ExecuteRequest, String)>::decode_all(&mut &bytes[..]),
+        thread,
+    ) {
+        (Ok((req, artifact)), Ok(thread)) => thread.run(req, PathBuf::from(artifact)),
+        (Err(e), _) => ExecuteResponse::Internal(format!("the job's input is malformed: {e}")),
+        (_, Err(e)) => ExecuteResponse::Internal(format!("spawning the execution thread: {e}")),
     };
-    let engine = match engines.get(&req.executor_params) {
-        Ok(e) => e,
-        Err(e) => return ExecuteResponse::RuntimeConstruction(e),
-    };
-    let budget = Duration::from_millis(req.cpu_timeout_ms);
-    let policy = &confined.job_policy;
-    let end = job::run_job_with(policy.spawn(), job::Collect::OnReport, budget, || {
-        sandbox::enter_or_exit(policy);
-        execute_job(&req, &artifact, &engine).encode()
-    });
+    response.encode()
+}
+
+/// The answer to the host for a job that ended as `end`.
+fn execute_response(end: std::io::Result<JobEnd>) -> ExecuteResponse {
     let cpu = |u: Usage| u.cpu.as_nanos() as u64;
     match end {
         Err(e) => ExecuteResponse::Internal(e.to_string()),
@@ -396,48 +465,78 @@ pub fn handle_execute(
     }
 }
 
-/// The body of an execution job (in the child process): runs on a thread whose stack is
-/// large enough for the native stack limit granted to Wasm.
-fn execute_job(
-    req: &ExecuteRequest,
-    artifact: &Path,
-    engine: &wasmtime::Engine,
-) -> ExecuteResponse {
-    if !req.artifact_checksum.is_empty() {
-        match pvf_messages::checksum::of_file(artifact) {
-            Ok(sum) if sum == req.artifact_checksum => {}
-            Ok(_) => return ExecuteResponse::CorruptedArtifact,
-            Err(e) => {
-                return ExecuteResponse::RuntimeConstruction(format!("reading the artifact: {e}"));
-            }
-        }
-    }
-    let stack = req.executor_params.stack_native_max() as usize + STACK_HEADROOM;
-    let outcome = std::thread::scope(|s| {
-        std::thread::Builder::new()
+/// What an execution thread is given: the request and the artifact's path in this worker.
+type Work = (ExecuteRequest, PathBuf);
+
+/// The thread an execution job runs the PVF on, with a stack large enough for the native
+/// stack limit granted to Wasm. Started before the work is known in a standby job, so that
+/// creating it (mapping its stack) is not on the way from request to answer.
+struct ExecutionThread {
+    work: std::sync::mpsc::SyncSender<Work>,
+    done: std::thread::JoinHandle<Result<pvf_messages::ValidationResult, ExecError>>,
+}
+
+impl ExecutionThread {
+    fn start(params: &ExecutorParams, engine: wasmtime::Engine) -> std::io::Result<Self> {
+        let (work, inbox) = std::sync::mpsc::sync_channel::<Work>(1);
+        let stack = params.stack_native_max() as usize + STACK_HEADROOM;
+        let done = std::thread::Builder::new()
             .name("pvf-execute".into())
             .stack_size(stack)
-            .spawn_scoped(s, || {
+            .spawn(move || {
+                let (req, artifact) = inbox.recv().map_err(|_| {
+                    ExecError::RuntimeConstruction("the job gave no work to its thread".into())
+                })?;
                 execute::execute_artifact_then(
-                    engine,
-                    artifact,
+                    &engine,
+                    &artifact,
                     &req.params,
                     &req.executor_params,
                     execute::Teardown::Skip,
                 )
-            })
-            .map(|h| h.join())
-    });
-    match outcome {
-        Err(e) => ExecuteResponse::Internal(format!("spawning the execution thread: {e}")),
-        Ok(Err(panic)) => ExecuteResponse::JobError(job::panic_message(&*panic)),
-        Ok(Ok(Ok(result))) => ExecuteResponse::Ok {
-            result,
-            cpu_time_ns: 0,
-        },
-        Ok(Ok(Err(ExecError::Invalid(msg)))) => ExecuteResponse::Invalid(msg),
-        Ok(Ok(Err(ExecError::RuntimeConstruction(msg)))) => {
-            ExecuteResponse::RuntimeConstruction(msg)
+            })?;
+        Ok(Self { work, done })
+    }
+
+    /// Checks the artifact, runs the request on the thread and turns the outcome into the
+    /// job's answer.
+    fn run(self, req: ExecuteRequest, artifact: PathBuf) -> ExecuteResponse {
+        if !req.artifact_checksum.is_empty() {
+            match pvf_messages::checksum::of_file(&artifact) {
+                Ok(sum) if sum == req.artifact_checksum => {}
+                Ok(_) => return ExecuteResponse::CorruptedArtifact,
+                Err(e) => {
+                    return ExecuteResponse::RuntimeConstruction(format!(
+                        "reading the artifact: {e}"
+                    ));
+                }
+            }
         }
+        if self.work.send((req, artifact)).is_err() {
+            return ExecuteResponse::Internal("the execution thread ended early".into());
+        }
+        match self.done.join() {
+            Err(panic) => ExecuteResponse::JobError(job::panic_message(&*panic)),
+            Ok(Ok(result)) => ExecuteResponse::Ok {
+                result,
+                cpu_time_ns: 0,
+            },
+            Ok(Err(ExecError::Invalid(msg))) => ExecuteResponse::Invalid(msg),
+            Ok(Err(ExecError::RuntimeConstruction(msg))) => {
+                ExecuteResponse::RuntimeConstruction(msg)
+            }
+        }
+    }
+}
+
+/// The body of an execution job created for its request (in the child process).
+fn execute_job(
+    req: ExecuteRequest,
+    artifact: PathBuf,
+    engine: wasmtime::Engine,
+) -> ExecuteResponse {
+    match ExecutionThread::start(&req.executor_params, engine) {
+        Ok(thread) => thread.run(req, artifact),
+        Err(e) => ExecuteResponse::Internal(format!("spawning the execution thread: {e}")),
     }
 }
