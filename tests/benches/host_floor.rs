@@ -23,6 +23,8 @@
 //! - **host, actor**: `ValidationHost::execute_pvf` on a running host with one execute worker
 //!   and the artifact cached: the full path a candidate takes (request channel, actor, execute
 //!   queue, worker socket, the worker's job process, and back).
+//! - **host, one worker without the sandbox**: the same on a worker spawned with every sandbox
+//!   layer off (`Host::spawn_without_sandbox`): the ratio of the two is the sandbox's cost.
 //! - **host, one worker**: `execute_on` on one long-lived execute worker: the same minus the
 //!   actor and queue.
 //! - **in-process**: `execute_artifact` with one engine for the whole run (map, deserialize,
@@ -273,6 +275,10 @@ async fn bench_overhead(oneshot: &Host, cache: &Path, iters: usize, summary: &mu
         .spawn(WorkerKind::Execute)
         .await
         .expect("an execute worker");
+    let mut bare_worker = oneshot
+        .spawn_without_sandbox(WorkerKind::Execute)
+        .await
+        .expect("an execute worker without the sandbox");
     let (actor, running) = start_host(cache, 1);
     let shared_engine = engine(&params).expect("an engine");
     let mut floor = Floor::start();
@@ -283,6 +289,7 @@ async fn bench_overhead(oneshot: &Host, cache: &Path, iters: usize, summary: &mu
         Samples::new("in-process, engine reused (execute_artifact)"),
         Samples::new("floor: job creation (run_job_in, in helper)"),
         Samples::new("floor: IPC round trip (Unix socket)"),
+        Samples::new("host, one worker without the sandbox"),
     ];
     let mut helper_job = Samples::new("helper request with an empty job (1 RTT + job)");
     let mut shuffler = Shuffler::new();
@@ -328,7 +335,14 @@ async fn bench_overhead(oneshot: &Host, cache: &Path, iters: usize, summary: &mu
                     }
                     took = Some(in_helper);
                 }
-                _ => floor.ping(),
+                4 => floor.ping(),
+                _ => {
+                    let executed =
+                        execute_on(&mut bare_worker, &artifact, &cand.params, &params, backing)
+                            .await
+                            .expect("the bare worker validates the adder candidate");
+                    check(&samples[5].name, &executed.result, &cand.expected);
+                }
             }
             let took = took.unwrap_or_else(|| start.elapsed());
             if i >= WARMUP {
@@ -342,14 +356,23 @@ async fn bench_overhead(oneshot: &Host, cache: &Path, iters: usize, summary: &mu
     };
     floor.stop();
     worker.shutdown().await;
+    bare_worker.shutdown().await;
     stop(actor, running).await;
 
-    let [actor_rt, worker_rt, in_process, job, rtt] = &samples;
+    let [actor_rt, worker_rt, in_process, job, rtt, bare_rt] = &samples;
     print_table(
         &format!(
             "PER-CANDIDATE OVERHEAD: adder (ratio = host, actor / row); floor job created with {clone_kind}"
         ),
-        &[actor_rt, worker_rt, in_process, job, rtt, &helper_job],
+        &[
+            actor_rt,
+            worker_rt,
+            bare_rt,
+            in_process,
+            job,
+            rtt,
+            &helper_job,
+        ],
         Last::RatioTo(0),
     );
     let floor = job.median() + 2 * rtt.median();
@@ -374,6 +397,10 @@ async fn bench_overhead(oneshot: &Host, cache: &Path, iters: usize, summary: &mu
             ratio(worker_rt.median(), in_process.median()),
         ),
         ("floor / in-process", ratio(floor, in_process.median())),
+        (
+            "sandbox: host (one worker) / same without the sandbox",
+            ratio(worker_rt.median(), bare_rt.median()),
+        ),
     ];
     for (name, r) in lines {
         println!("  {name}: {r:.2}x");
@@ -385,6 +412,10 @@ async fn bench_overhead(oneshot: &Host, cache: &Path, iters: usize, summary: &mu
     summary.add(
         "adder, host round trip (one worker, execute_on), p50",
         fmt_dur(worker_rt.median()),
+    );
+    summary.add(
+        "adder, host round trip without the sandbox (one worker), p50",
+        fmt_dur(bare_rt.median()),
     );
     summary.add(
         "adder, in-process execution, p50",

@@ -117,6 +117,23 @@ impl Host {
             .map_err(classify::spawn_error)
     }
 
+    /// Spawns a worker of `kind` without any sandbox layer (no cgroup, namespaces,
+    /// `pivot_root`, Landlock or seccomp): only for measuring what the sandbox costs, never
+    /// for validating candidates.
+    pub async fn spawn_without_sandbox(
+        &self,
+        kind: WorkerKind,
+    ) -> Result<WorkerHandle, ValidationError> {
+        let cfg = SpawnConfig {
+            security: Default::default(),
+            cgroups: None,
+            ..self.spawn.clone()
+        };
+        WorkerHandle::spawn(kind, self.workers.get(kind), &cfg)
+            .await
+            .map_err(classify::spawn_error)
+    }
+
     /// Prepares `code` into an artifact in the cache.
     pub async fn prepare(
         &self,
