@@ -88,12 +88,15 @@ pub enum Collect {
 /// Jobs collected [`Collect::OnReport`] and not reaped yet.
 static UNREAPED: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
 
-/// Reaps the jobs collected early (they exited long ago, or are about to).
-fn reap_unreaped() {
+/// Kills and reaps the jobs collected early (they have exited, or are about to; one that
+/// lingers after its report has nothing more to say).
+pub fn reap_unreaped() {
     let pids = std::mem::take(&mut *UNREAPED.lock().unwrap_or_else(|e| e.into_inner()));
     for pid in pids {
-        // A child of this process's parent after a fork is not ours to reap: ECHILD, ignored.
-        let _ = reap(pid);
+        // A job that reported may still be running (a hostile one may never exit): it has
+        // had its say, so it is killed. A child of this process's parent after a fork is not
+        // ours to reap: ECHILD, ignored.
+        kill_and_reap(pid);
     }
 }
 
@@ -258,6 +261,16 @@ fn child(
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if parent.is_some_and(|parent| libc::getppid() as u32 != parent) {
+            libc::_exit(1);
+        }
+        // In a new PID namespace the parent cannot be asked for; if it died before the
+        // death signal was armed, the report pipe has no reader any more.
+        let mut report = libc::pollfd {
+            fd: write_fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        if libc::poll(&mut report, 1, 0) == 1 && report.revents & libc::POLLERR != 0 {
             libc::_exit(1);
         }
         // Move both out of the way first: either may sit where the other belongs.

@@ -24,7 +24,7 @@ use pvf_messages::{
     version::{BUILD_ID, FULL_VERSION, VERSION},
 };
 use std::{
-    os::unix::net::UnixStream,
+    os::unix::{ffi::OsStrExt, net::UnixStream},
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
@@ -364,9 +364,10 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// Creates the job process for the next request while the host reads the last answer,
-    /// so that the next request does not wait for a process to be created.
+    /// Reaps the last job and creates the process for the next one while the host reads the
+    /// last answer, so that the next request does not wait for either.
     pub fn prepare_next(&mut self, confined: &Confined) {
+        job::reap_unreaped();
         let Some((params, engine)) = self.engines.current.clone() else {
             return;
         };
@@ -392,7 +393,7 @@ impl Executor {
             Err(e) => return ExecuteResponse::RuntimeConstruction(e),
         };
         let budget = Duration::from_millis(req.cpu_timeout_ms);
-        let input = (&req, artifact.to_string_lossy().as_ref()).encode();
+        let input = (&req, artifact.as_os_str().as_encoded_bytes()).encode();
         let ahead = standby
             .filter(|(params, _)| {
                 *params == req.executor_params && input.len() <= STANDBY_MAX_INPUT
@@ -426,10 +427,12 @@ fn standby_job(
         unsafe { libc::_exit(0) };
     }
     let response = match (
-        <(ExecuteRequest, String)>::decode_all(&mut &bytes[..]),
+        <(ExecuteRequest, Vec<u8>)>::decode_all(&mut &bytes[..]),
         thread,
     ) {
-        (Ok((req, artifact)), Ok(thread)) => thread.run(req, PathBuf::from(artifact)),
+        (Ok((req, artifact)), Ok(thread)) => {
+            thread.run(req, PathBuf::from(std::ffi::OsStr::from_bytes(&artifact)))
+        }
         (Err(e), _) => ExecuteResponse::Internal(format!("the job's input is malformed: {e}")),
         (_, Err(e)) => ExecuteResponse::Internal(format!("spawning the execution thread: {e}")),
     };

@@ -26,8 +26,8 @@ pub fn pids_max() -> u64 {
     32 + 2 * cpus
 }
 
-/// The name of this host's parent cgroups: the process id, and a count for the hosts one
-/// process may create (tests do).
+/// The name of this host's parent cgroups (the same in every hierarchy): the process id, and
+/// a count for the hosts one process may create (tests do).
 fn node_dir_name() -> String {
     static HOSTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = HOSTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -102,19 +102,36 @@ fn own_dir(h: &Hierarchy, path: &str) -> PathBuf {
     h.mount_point.join(relative.trim_start_matches('/'))
 }
 
-fn create_node_dir(own: &Path, v2_controller: Option<&str>) -> Result<PathBuf, String> {
+/// Whether the whitespace-separated list in `file` names `controller`.
+fn lists(file: &Path, controller: &str) -> Result<bool, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(text.split_whitespace().any(|c| c == controller))
+}
+
+fn create_node_dir(own: &Path, name: &str, v2_controller: Option<&str>) -> Result<PathBuf, String> {
     if let Some(c) = v2_controller {
-        let available = std::fs::read_to_string(own.join("cgroup.controllers"))
-            .map_err(|e| format!("{}: {e}", own.display()))?;
-        if !available.split_whitespace().any(|a| a == c) {
+        if !lists(&own.join("cgroup.controllers"), c)? {
             return Err(format!(
                 "the {c} controller is not delegated to {}",
                 own.display()
             ));
         }
+        // Our folder's children get the controller only if our own cgroup passes it down,
+        // which the kernel allows only while no process sits in it (systemd:
+        // DelegateSubgroup= moves the service's processes into a subgroup).
+        let subtree = own.join("cgroup.subtree_control");
+        if !lists(&subtree, c)? {
+            std::fs::write(&subtree, format!("+{c}")).map_err(|e| {
+                format!(
+                    "enabling {c} in {} ({e}): the node's cgroup must delegate it to a \
+                     subtree without processes (systemd: Delegate=yes with DelegateSubgroup=)",
+                    subtree.display()
+                )
+            })?;
+        }
     }
     sweep_dead_nodes(own);
-    let dir = own.join(node_dir_name());
+    let dir = own.join(name);
     match std::fs::create_dir(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             return Err(format!("creating {}: {e}", dir.display()));
@@ -168,20 +185,26 @@ fn remove_tree(dir: &Path) {
     }
 }
 
-fn controller_dir(all: &[Hierarchy], controller: &'static str) -> Result<PathBuf, String> {
+/// This node's folder for `controller`, named `name`. Under cgroup v2 both controllers share
+/// one folder (a process can be in one cgroup per hierarchy only).
+fn controller_dir(
+    all: &[Hierarchy],
+    name: &str,
+    controller: &'static str,
+) -> Result<PathBuf, String> {
     if let Some(h) = all
         .iter()
         .find(|h| !h.v2 && h.controllers.iter().any(|c| c == controller))
     {
         let path = own_path(Some(controller))
             .ok_or_else(|| format!("/proc/self/cgroup names no {controller} hierarchy"))?;
-        return create_node_dir(&own_dir(h, &path), None);
+        return create_node_dir(&own_dir(h, &path), name, None);
     }
     let h = all.iter().find(|h| h.v2).ok_or_else(|| {
         format!("no cgroup hierarchy with the {controller} controller is mounted")
     })?;
     let path = own_path(None).ok_or("/proc/self/cgroup has no cgroup v2 entry")?;
-    create_node_dir(&own_dir(h, &path), Some(controller))
+    create_node_dir(&own_dir(h, &path), name, Some(controller))
 }
 
 /// This node's parent cgroups for its workers, or `None` where no controller can be used;
@@ -204,9 +227,10 @@ impl NodeCgroups {
     /// that cannot be used.
     pub fn create() -> (Self, Vec<Unavailable>) {
         let all = hierarchies();
+        let name = node_dir_name();
         let mut unavailable = Vec::new();
         let mut get = |controller: &'static str| {
-            controller_dir(&all, controller)
+            controller_dir(&all, &name, controller)
                 .map_err(|why| unavailable.push((controller, why)))
                 .ok()
         };

@@ -114,8 +114,14 @@ fn job_cpu_time(pid: u32) -> Option<Duration> {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
                 continue;
             };
-            // utime and stime: fields 14 and 15, the 12th and 13th after the command name.
+            // The state is field 3, the first after the command name; utime and stime are
+            // fields 14 and 15, the 12th and 13th after it.
             let after_name = &stat[stat.rfind(')')? + 1..];
+            // A job that already answered and exited (collected early, not reaped yet) is
+            // not the one that stalled: its CPU time must not count.
+            if matches!(after_name.split_whitespace().next(), Some("Z" | "X")) {
+                continue;
+            }
             let mut fields = after_name.split_whitespace().skip(11);
             let mut next = || fields.next()?.parse::<u64>().ok();
             ticks += next()? + next()?;

@@ -51,7 +51,11 @@ fn write_first(dir: &Path, files: &[&str], value: u64) -> Result<bool, CgroupErr
 pub fn join(parents: &[PathBuf], limits: CgroupLimits) -> Result<Vec<PathBuf>, CgroupError> {
     let name = worker_cgroup_name(std::process::id());
     let mut joined = Vec::new();
-    for parent in parents {
+    let mut parents = parents.to_vec();
+    parents.sort();
+    // One cgroup per hierarchy: joining a second folder of the same one would leave the first.
+    parents.dedup();
+    for parent in &parents {
         let dir = parent.join(&name);
         match std::fs::create_dir(&dir) {
             Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {

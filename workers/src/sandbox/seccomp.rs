@@ -29,7 +29,17 @@ const NETWORK_SYSCALLS: &[i64] = &[
     libc::SYS_getsockname,
     libc::SYS_getpeername,
     libc::SYS_shutdown,
+    // io_uring can open and use sockets without any of the calls above.
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
 ];
+
+/// x32 gives some networking calls numbers of their own (512 and up, besides the x32 bit)
+/// rather than the x86-64 number with the bit set: recvfrom, sendmsg, recvmsg, recvmmsg,
+/// sendmmsg, setsockopt, getsockopt.
+#[cfg(target_arch = "x86_64")]
+const X32_OWN_NETWORK_SYSCALLS: &[i64] = &[517, 518, 519, 537, 538, 541, 542];
 
 /// The bit that marks an x32-ABI system call number on x86-64.
 #[cfg(target_arch = "x86_64")]
@@ -42,6 +52,10 @@ pub fn network_filter() -> Result<BpfProgram, SandboxError> {
     for &nr in NETWORK_SYSCALLS {
         rules.insert(nr, Vec::new());
         #[cfg(target_arch = "x86_64")]
+        rules.insert(nr | X32_SYSCALL_BIT, Vec::new());
+    }
+    #[cfg(target_arch = "x86_64")]
+    for &nr in X32_OWN_NETWORK_SYSCALLS {
         rules.insert(nr | X32_SYSCALL_BIT, Vec::new());
     }
     let arch = TargetArch::try_from(std::env::consts::ARCH)
