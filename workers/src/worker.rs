@@ -393,12 +393,13 @@ impl Executor {
             Err(e) => return ExecuteResponse::RuntimeConstruction(e),
         };
         let budget = Duration::from_millis(req.cpu_timeout_ms);
-        let input = (&req, artifact.as_os_str().as_encoded_bytes()).encode();
+        let input = (&req, artifact.as_os_str().as_encoded_bytes());
+        // Sized before it is encoded: a request too big for a standby is not copied at all.
         let ahead = standby
             .filter(|(params, _)| {
-                *params == req.executor_params && input.len() <= STANDBY_MAX_INPUT
+                *params == req.executor_params && input.encoded_size() <= STANDBY_MAX_INPUT
             })
-            .and_then(|(_, job)| job.run(&input, job::Collect::OnReport, budget));
+            .and_then(|(_, job)| job.run(&input.encode(), job::Collect::OnReport, budget));
         let policy = &confined.job_policy;
         let end = ahead.unwrap_or_else(|| {
             job::run_job_with(policy.spawn(), job::Collect::OnReport, budget, || {
