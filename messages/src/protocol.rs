@@ -60,21 +60,34 @@ pub struct SecuritySettings {
     pub job_namespaces: JobNamespaceSettings,
 }
 
-/// Which new namespaces each job is created in.
+/// Which new namespaces each job is created in, besides the worker's (the workers turn
+/// these into `clone` flags).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Encode, Decode)]
 pub struct JobNamespaceSettings {
-    /// A user namespace (it also makes the job's process limit bind).
+    /// A user namespace without any mapping: the job is `nobody` there.
     pub user: bool,
-    /// A mount namespace.
+    /// A mount namespace (a copy of the worker's).
     pub mount: bool,
-    /// A PID namespace.
+    /// A PID namespace: the job is its PID 1.
     pub pid: bool,
-    /// An IPC namespace.
+    /// An IPC namespace: no System V IPC objects or POSIX message queues are shared.
     pub ipc: bool,
-    /// A UTS namespace.
+    /// A UTS namespace: host and domain name are the job's own.
     pub uts: bool,
-    /// A cgroup namespace.
+    /// A cgroup namespace: the job's cgroup is its root.
     pub cgroup: bool,
+}
+
+impl JobNamespaceSettings {
+    /// Every namespace a job can be given.
+    pub const ALL: Self = Self {
+        user: true,
+        mount: true,
+        pid: true,
+        ipc: true,
+        uts: true,
+        cgroup: true,
+    };
 }
 
 /// Where a worker creates its cgroup and what limits it sets (see the workers' `cgroup`

@@ -92,7 +92,7 @@ use pvf_workers::{
     execute,
     job::{JobEnd, JobReport, Spawn, run_job_in},
     prepare::prepare,
-    sandbox::JobNamespaces,
+    sandbox::JobNamespaceSettings,
 };
 use std::{
     io::{BufRead, BufReader},
@@ -180,7 +180,7 @@ fn floor_helper() {
     let mut spawn = if std::env::var("PVF_BENCH_FLOOR_SPAWN").as_deref() == Ok("fork") {
         Spawn::Fork
     } else {
-        Spawn::Clone(JobNamespaces::ALL)
+        Spawn::Clone(JobNamespaceSettings::ALL)
     };
     while let Ok(request) = frame::read_frame::<_, Vec<u8>>(&mut sock) {
         let reply = match request.first() {

@@ -127,14 +127,7 @@ fn every_layer() -> SecuritySettings {
         seccomp: true,
         net_namespace: true,
         pivot_root: true,
-        job_namespaces: JobNamespaceSettings {
-            user: true,
-            mount: true,
-            pid: true,
-            ipc: true,
-            uts: true,
-            cgroup: true,
-        },
+        job_namespaces: JobNamespaceSettings::ALL,
     }
 }
 

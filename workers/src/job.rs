@@ -7,7 +7,7 @@
 //! exceed the wall time waited, so the budget is checked exactly, without polling. When the
 //! pipe closes the child is reaped with `wait4`, which also yields its CPU time and peak RSS.
 
-use crate::sandbox::JobNamespaces;
+use crate::sandbox::{JobNamespaceSettings, namespaces::clone_flags};
 use parity_scale_codec::{Decode, Encode};
 use pvf_messages::frame::{self, FrameError, MAX_FRAME_LEN};
 use std::io::{self, Write};
@@ -62,8 +62,8 @@ fn last_os_error(what: &str) -> io::Error {
 pub enum Spawn {
     /// A plain `fork`.
     Fork,
-    /// `clone` with new namespaces (see [`JobNamespaces`]).
-    Clone(JobNamespaces),
+    /// `clone` with new namespaces.
+    Clone(JobNamespaceSettings),
 }
 
 impl Spawn {
@@ -158,7 +158,7 @@ fn spawn_child(
             Spawn::Fork => libc::fork(),
             Spawn::Clone(namespaces) => libc::syscall(
                 libc::SYS_clone,
-                (namespaces.clone_flags() | libc::SIGCHLD) as libc::c_ulong,
+                (clone_flags(&namespaces) | libc::SIGCHLD) as libc::c_ulong,
                 0usize,
                 0usize,
                 0usize,

@@ -9,7 +9,7 @@ use crate::{
     execute::{self, ExecError},
     job::{self, JobEnd, JobReport, Usage},
     prepare,
-    sandbox::{self, JobNamespaces, WorkerConfinement, WorkerRoot},
+    sandbox::{self, WorkerConfinement, WorkerRoot},
 };
 use clap::Parser;
 use parity_scale_codec::{DecodeAll, Encode};
@@ -18,8 +18,8 @@ use pvf_messages::{
     frame::{self, FrameError},
     protocol::{
         CgroupSettings, ExecuteRequest, ExecuteResponse, Handshake, HandshakeReply,
-        JobNamespaceSettings, PrepareMemoryStats, PrepareRequest, PrepareResponse, PrepareSuccess,
-        WorkerInfo, WorkerKind,
+        PrepareMemoryStats, PrepareRequest, PrepareResponse, PrepareSuccess, WorkerInfo,
+        WorkerKind,
     },
     version::{BUILD_ID, FULL_VERSION, VERSION},
 };
@@ -214,7 +214,7 @@ pub fn confine(
     let mut policy = sandbox::Policy {
         landlock: security.landlock,
         seccomp: security.seccomp,
-        namespaces: job_namespaces(&security.job_namespaces),
+        namespaces: security.job_namespaces,
         writable: Vec::new(),
         readable: Vec::new(),
     };
@@ -241,18 +241,6 @@ fn join_cgroups(settings: &CgroupSettings) -> Result<(), sandbox::cgroup::Cgroup
         memory_max: settings.memory_max,
     };
     sandbox::cgroup::join(&parents, limits).map(drop)
-}
-
-/// The job namespaces the host asked for.
-fn job_namespaces(s: &JobNamespaceSettings) -> JobNamespaces {
-    JobNamespaces {
-        user: s.user,
-        mount: s.mount,
-        pid: s.pid,
-        ipc: s.ipc,
-        uts: s.uts,
-        cgroup: s.cgroup,
-    }
 }
 
 /// Runs one preparation job and writes the artifact into the worker's folder.

@@ -14,7 +14,7 @@
 //! it when they are created, so none of them pays for installing a filter.
 //!
 //! **Each job**, created by `clone` in new user, mount, PID, IPC, UTS and cgroup namespaces
-//! ([`namespaces::JobNamespaces`]), then ([`enter`]): an empty environment, `no_new_privs`,
+//! ([`namespaces::clone_flags`]), then ([`enter`]): an empty environment, `no_new_privs`,
 //! resource limits (no core dumps, which would write untrusted memory to disk; bounded open
 //! files, file size and `RLIMIT_NPROC`, which binds only for non-root users: the cgroup's task
 //! limit is what binds for root), and every capability dropped ([`capabilities`]). A policy may
@@ -32,8 +32,9 @@ pub mod namespaces;
 pub mod probe;
 pub mod seccomp;
 
-pub use namespaces::{JobNamespaces, WorkerConfinement, WorkerRoot, confine_worker};
+pub use namespaces::{WorkerConfinement, WorkerRoot, confine_worker};
 pub use probe::{ProbeResult, probe, probe_json};
+pub use pvf_messages::protocol::JobNamespaceSettings;
 pub use seccomp::warm_up;
 
 use std::path::PathBuf;
@@ -57,7 +58,7 @@ pub struct Policy {
     /// Apply the seccomp network filter.
     pub seccomp: bool,
     /// The namespaces the job is created in.
-    pub namespaces: JobNamespaces,
+    pub namespaces: JobNamespaceSettings,
     /// Folders the job may read and write beneath.
     pub writable: Vec<PathBuf>,
     /// Folders the job may only read beneath.
@@ -67,7 +68,7 @@ pub struct Policy {
 impl Policy {
     /// How the job process is to be created under this policy.
     pub fn spawn(&self) -> crate::job::Spawn {
-        if self.namespaces == JobNamespaces::default() {
+        if self.namespaces == JobNamespaceSettings::default() {
             crate::job::Spawn::Fork
         } else {
             crate::job::Spawn::Clone(self.namespaces)

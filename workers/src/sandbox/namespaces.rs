@@ -8,12 +8,13 @@
 //! not per job, because a network namespace is the slowest kind to create and a mount
 //! namespace with a pivoted root takes several system calls; jobs inherit all three.
 //!
-//! **Each job** ([`JobNamespaces`]) is created by `clone` in new user, mount, PID, IPC, UTS
+//! **Each job** ([`JobNamespaceSettings`], [`clone_flags`]) is created by `clone` in new user, mount, PID, IPC, UTS
 //! and cgroup namespaces: it is PID 1 of its own namespace (sees and signals no other
 //! process; whatever it forks dies with it), shares no System V IPC or host name with
 //! anything, sees its cgroup as the root, and holds capabilities only over namespaces that
 //! contain nothing but itself (and drops those too, see [`super::capabilities`]).
 
+use pvf_messages::protocol::JobNamespaceSettings;
 use rustix::{
     fs::{StatVfsMountFlags, statvfs},
     mount::{
@@ -28,48 +29,19 @@ use std::path::{Path, PathBuf};
 /// Where the artifact cache appears inside an execute worker's pivoted root.
 pub const ARTIFACTS_MOUNT: &str = "artifacts";
 
-/// The namespaces a job is created in (as `clone` flags), besides the worker's.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JobNamespaces {
-    /// A user namespace without any mapping: the job is `nobody` there.
-    pub user: bool,
-    /// A mount namespace (a copy of the worker's).
-    pub mount: bool,
-    /// A PID namespace: the job is its PID 1.
-    pub pid: bool,
-    /// An IPC namespace: no System V IPC objects or POSIX message queues are shared.
-    pub ipc: bool,
-    /// A UTS namespace: host and domain name are the job's own.
-    pub uts: bool,
-    /// A cgroup namespace: the job's cgroup is its root.
-    pub cgroup: bool,
-}
-
-impl JobNamespaces {
-    /// Every namespace a job can be given.
-    pub const ALL: Self = Self {
-        user: true,
-        mount: true,
-        pid: true,
-        ipc: true,
-        uts: true,
-        cgroup: true,
-    };
-
-    /// The `clone` flags creating these namespaces.
-    pub fn clone_flags(self) -> libc::c_int {
-        [
-            (self.user, libc::CLONE_NEWUSER),
-            (self.mount, libc::CLONE_NEWNS),
-            (self.pid, libc::CLONE_NEWPID),
-            (self.ipc, libc::CLONE_NEWIPC),
-            (self.uts, libc::CLONE_NEWUTS),
-            (self.cgroup, libc::CLONE_NEWCGROUP),
-        ]
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .fold(0, |flags, (_, flag)| flags | flag)
-    }
+/// The `clone` flags creating the job namespaces `ns` asks for.
+pub fn clone_flags(ns: &JobNamespaceSettings) -> libc::c_int {
+    [
+        (ns.user, libc::CLONE_NEWUSER),
+        (ns.mount, libc::CLONE_NEWNS),
+        (ns.pid, libc::CLONE_NEWPID),
+        (ns.ipc, libc::CLONE_NEWIPC),
+        (ns.uts, libc::CLONE_NEWUTS),
+        (ns.cgroup, libc::CLONE_NEWCGROUP),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |flags, (_, flag)| flags | flag)
 }
 
 /// Which parts of the worker's confinement to set up.

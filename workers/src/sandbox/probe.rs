@@ -4,8 +4,8 @@
 //! kernel, container and service manager.
 
 use super::{
-    JobNamespaces, Policy, WorkerConfinement, WorkerRoot, capabilities, confine_worker, landlock,
-    limits, no_new_privs, seccomp,
+    JobNamespaceSettings, Policy, WorkerConfinement, WorkerRoot, capabilities, confine_worker,
+    landlock, limits, no_new_privs, seccomp,
 };
 use crate::job::{JobEnd, JobReport, Spawn, run_job_in};
 use std::{path::Path, time::Duration};
@@ -42,7 +42,7 @@ fn namespace_id(kind: &str) -> Result<std::path::PathBuf, String> {
 
 /// A job created with one new namespace (`kind` as named in `/proc/self/ns`) must be in a
 /// different one than the prober.
-fn job_namespace(kind: &'static str, namespaces: JobNamespaces) -> Result<(), String> {
+fn job_namespace(kind: &'static str, namespaces: JobNamespaceSettings) -> Result<(), String> {
     let outside = namespace_id(kind)?;
     in_job(Spawn::Clone(namespaces), || {
         let inside = namespace_id(kind)?;
@@ -154,7 +154,7 @@ fn capabilities_drop() -> Result<(), String> {
 /// a file outside `allowed_dir`, seccomp must kill a process that opens a socket, `pivot_root`
 /// must hide the old root, and each job namespace must differ from the prober's.
 pub fn probe(allowed_dir: &Path) -> Vec<ProbeResult> {
-    let ns = JobNamespaces::default();
+    let ns = JobNamespaceSettings::default();
     let result = |feature, r: Result<(), String>| ProbeResult {
         feature,
         error: r.err(),
@@ -165,27 +165,27 @@ pub fn probe(allowed_dir: &Path) -> Vec<ProbeResult> {
         result("pivot_root", pivot_root_works(allowed_dir)),
         result(
             "job_user_namespace",
-            job_namespace("user", JobNamespaces { user: true, ..ns }),
+            job_namespace("user", JobNamespaceSettings { user: true, ..ns }),
         ),
         result(
             "mount_namespace",
-            job_namespace("mnt", JobNamespaces { mount: true, ..ns }),
+            job_namespace("mnt", JobNamespaceSettings { mount: true, ..ns }),
         ),
         result(
             "pid_namespace",
-            job_namespace("pid", JobNamespaces { pid: true, ..ns }),
+            job_namespace("pid", JobNamespaceSettings { pid: true, ..ns }),
         ),
         result(
             "ipc_namespace",
-            job_namespace("ipc", JobNamespaces { ipc: true, ..ns }),
+            job_namespace("ipc", JobNamespaceSettings { ipc: true, ..ns }),
         ),
         result(
             "uts_namespace",
-            job_namespace("uts", JobNamespaces { uts: true, ..ns }),
+            job_namespace("uts", JobNamespaceSettings { uts: true, ..ns }),
         ),
         result(
             "cgroup_namespace",
-            job_namespace("cgroup", JobNamespaces { cgroup: true, ..ns }),
+            job_namespace("cgroup", JobNamespaceSettings { cgroup: true, ..ns }),
         ),
         result(
             "no_new_privs",
