@@ -147,23 +147,28 @@ fn create_node_dir(own: &Path, name: &str, v2_controller: Option<&str>) -> Resul
     Ok(dir)
 }
 
+/// The folders in `dir` named `<prefix><pid>…` whose process is no longer running.
+fn folders_of_dead_processes(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
 /// Removes the folders of nodes that are no longer running.
 fn sweep_dead_nodes(own: &Path) {
-    let Ok(entries) = std::fs::read_dir(own) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix("pvf-node-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok());
-        let Some(pid) = pid else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            remove_tree(&entry.path());
-        }
+    for dir in folders_of_dead_processes(own, "pvf-node-") {
+        remove_tree(&dir);
     }
 }
 
@@ -279,18 +284,8 @@ impl NodeCgroups {
 impl NodeCgroups {
     fn sweep_exited_workers(&self) {
         for parent in self.pids.iter().chain(&self.memory) {
-            let Ok(entries) = std::fs::read_dir(parent) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let exited = name
-                    .strip_prefix("worker-")
-                    .and_then(|p| p.parse::<u32>().ok())
-                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
-                if exited {
-                    let _ = std::fs::remove_dir(entry.path());
-                }
+            for dir in folders_of_dead_processes(parent, "worker-") {
+                let _ = std::fs::remove_dir(dir);
             }
         }
     }
