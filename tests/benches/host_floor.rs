@@ -87,6 +87,7 @@ use pvf_tests::bench::{
     AdderChain, Last, Samples, Shuffler, adder_candidates, check, env_or, fmt_dur, load_average,
     print_table, ratio, run_on_job_stack, thread_cpu_time, vm_rss_kib,
 };
+use pvf_tests::candidates::undying_params;
 use pvf_workers::{
     engine::engine,
     execute,
@@ -435,32 +436,10 @@ async fn bench_overhead(oneshot: &Host, cache: &Path, iters: usize, summary: &mu
 // ---------------------------------------------------------------------------------------
 // Preparation.
 
-/// Appends `n` to `value` as unsigned LEB128.
-fn leb128(mut value: usize, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// `code` with a custom section holding `nonce` appended: a different PVF to the host's
 /// cache, the same module to the compiler.
 fn with_nonce(code: &[u8], nonce: u64) -> Vec<u8> {
-    const NAME: &[u8] = b"pvf-bench-nonce";
-    let mut content = Vec::new();
-    leb128(NAME.len(), &mut content);
-    content.extend_from_slice(NAME);
-    content.extend_from_slice(&nonce.to_le_bytes());
-    let mut out = code.to_vec();
-    out.push(0); // custom section id
-    leb128(content.len(), &mut out);
-    out.extend_from_slice(&content);
-    out
+    pvf_test_pvfs::with_custom_section(code, "pvf-bench-nonce", &nonce.to_le_bytes())
 }
 
 /// A `compile_heavy` module of at least `bytes` bytes, and its function count.
@@ -656,20 +635,6 @@ async fn bench_restart(heavy: &[u8], iters: usize, summary: &mut Summary) {
 
 // ---------------------------------------------------------------------------------------
 // Throughput.
-
-fn undying_params(iterations: u32, relay_parent_number: u32) -> ValidationParams {
-    let block = adder_chain::UndyingBlockData {
-        state: 0,
-        iterations,
-        padding: Vec::new(),
-    };
-    ValidationParams {
-        parent_head: HeadData(adder_chain::genesis_head().encode()),
-        block_data: BlockData(block.encode()),
-        relay_parent_number,
-        relay_parent_storage_root: Hash::default(),
-    }
-}
 
 /// The undying compute knob for about `target` of job CPU time, from two calibration runs.
 async fn calibrate_undying(oneshot: &Host, target: Duration) -> (u32, Duration) {

@@ -71,31 +71,6 @@ impl Rng {
     }
 }
 
-/// `wasm` with a custom section `name` holding `payload` appended: the same module to every
-/// engine, but different code, hence a different code hash and a different artifact.
-pub fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
-    fn leb128(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let mut body = Vec::new();
-    leb128(name.len(), &mut body);
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(payload);
-    let mut out = wasm.to_vec();
-    out.push(0);
-    leb128(body.len(), &mut out);
-    out.extend_from_slice(&body);
-    out
-}
-
 /// A live (not zombie) process that belongs to a host under test.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostProcess {

@@ -5,6 +5,7 @@
 //! binary fails the test with the command that builds it; nothing is skipped.
 
 pub mod bench;
+pub mod candidates;
 pub mod faults;
 
 use pvf_messages::version::FULL_VERSION;

@@ -38,6 +38,7 @@ use pvf_messages::{
 };
 use pvf_subsystem::host::{self, Config, ValidationHost, artifacts::RetryPolicy};
 use pvf_test_pvfs::adder_chain;
+use pvf_tests::candidates::{undying_head, undying_params};
 use pvf_tests::faults::{self, Mount, Rng, WorkerCopies};
 use std::{
     path::{Path, PathBuf},
@@ -108,7 +109,7 @@ fn start(cfg: Config) -> (ValidationHost, tokio::task::JoinHandle<()>) {
 
 /// The adder with a custom section numbered `n`: a distinct PVF with the adder's behaviour.
 fn adder_variant(n: u32) -> Vec<u8> {
-    faults::with_custom_section(pvf_test_pvfs::adder(), "pvf-fault-test", &n.to_le_bytes())
+    pvf_test_pvfs::with_custom_section(pvf_test_pvfs::adder(), "pvf-fault-test", &n.to_le_bytes())
 }
 
 fn adder_candidate() -> (ValidationParams, Vec<u8>) {
@@ -302,25 +303,6 @@ fn random_point(rng: &mut Rng, target: Target, job_length: Duration) -> Point {
     }
 }
 
-fn undying_candidate(iterations: u32) -> (ValidationParams, Vec<u8>) {
-    let parent = adder_chain::genesis_head();
-    let block = adder_chain::UndyingBlockData {
-        state: 0,
-        iterations,
-        padding: Vec::new(),
-    };
-    let params = ValidationParams {
-        parent_head: HeadData(parent.encode()),
-        block_data: BlockData(block.encode()),
-        relay_parent_number: 1,
-        relay_parent_storage_root: Hash::default(),
-    };
-    (
-        params,
-        adder_chain::undying_next_head(&parent, &block).encode(),
-    )
-}
-
 /// Keccak rounds for an execution of about a tenth of a second.
 const UNDYING_ITERATIONS: u32 = 150_000;
 
@@ -335,7 +317,10 @@ async fn signals_to_execute_workers_and_jobs_are_never_a_verdict() {
         ..config(cache.path(), &pvf_tests::workers_dir())
     });
     let undying = pvf_test_pvfs::undying();
-    let (params, expected) = undying_candidate(UNDYING_ITERATIONS);
+    let (params, expected) = (
+        undying_params(UNDYING_ITERATIONS, 1),
+        undying_head(UNDYING_ITERATIONS),
+    );
     let run = |kind: PvfExecKind| {
         host.execute_pvf(
             pvf(undying, PvfPrepKind::Prepare),
@@ -510,11 +495,11 @@ async fn damaged_artifacts_are_prepared_again_and_never_a_verdict() {
     // Another program, so another artifact: adder variants differ only in a custom
     // section, which compiles to the same artifact bytes.
     let (a, b) = (adder_variant(1), pvf_test_pvfs::undying());
-    let (undying_params, undying_head) = undying_candidate(1);
+    let (one_round, one_round_head) = (undying_params(1, 1), undying_head(1));
     let run_b = || {
         host.execute_pvf(
             pvf(b, PvfPrepKind::Prepare),
-            undying_params.clone(),
+            one_round.clone(),
             BACKING_TIMEOUT,
             PvfExecKind::Backing,
             None,
@@ -599,7 +584,7 @@ async fn damaged_artifacts_are_prepared_again_and_never_a_verdict() {
     let result = run_b()
         .await
         .expect("the artifact copied from is untouched");
-    assert_eq!(result.head_data.0, undying_head);
+    assert_eq!(result.head_data.0, one_round_head);
     finish(host, running, cache.path(), None).await;
 }
 

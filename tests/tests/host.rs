@@ -9,6 +9,7 @@ use pvf_messages::{
 };
 use pvf_subsystem::host::{self, Config, ValidationHost};
 use pvf_test_pvfs::adder_chain;
+use pvf_tests::candidates::undying_params;
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -54,20 +55,6 @@ fn adder_params(state: u64) -> (ValidationParams, adder_chain::HeadData) {
     (params, expected)
 }
 
-fn undying_params(iterations: u32) -> ValidationParams {
-    let block = adder_chain::UndyingBlockData {
-        state: 0,
-        iterations,
-        padding: Vec::new(),
-    };
-    ValidationParams {
-        parent_head: HeadData(adder_chain::genesis_head().encode()),
-        block_data: BlockData(block.encode()),
-        relay_parent_number: 1,
-        relay_parent_storage_root: Hash::default(),
-    }
-}
-
 /// Runs the undying PVF for `iterations` keccak rounds.
 async fn run_undying(
     host: &ValidationHost,
@@ -79,7 +66,7 @@ async fn run_undying(
     let undying = pvf(pvf_test_pvfs::undying());
     host.execute_pvf(
         undying,
-        undying_params(iterations),
+        undying_params(iterations, 1),
         timeout,
         kind,
         relay_parent,

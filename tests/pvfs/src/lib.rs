@@ -9,6 +9,7 @@
 //!   the host allocator, SCALE params and results) and cover both Wasm feature sets a host
 //!   must accept: Rust's default `wasm32-unknown-unknown` output (bulk memory, sign-ext, …)
 //!   and MVP-only `wasm32v1-none` output.
+//! - **Variants** ([`with_custom_section`]): the same PVF under another code hash.
 //! - **Chain helpers** ([`adder_chain`]): host-side mirrors of the guests' state transition,
 //!   to build valid candidates and predict the heads the guests must return.
 //! - **Hostile modules** ([`hostile`]): small hand-written Wasm that traps, exhausts memory or
@@ -21,8 +22,10 @@ pub mod adder_chain;
 mod guests;
 pub mod hostile;
 mod scale;
+mod sections;
 
 pub use guests::{adder, adder_mvp, halt, undying};
+pub use sections::with_custom_section;
 
 #[cfg(test)]
 mod test_host;
