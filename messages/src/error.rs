@@ -17,6 +17,10 @@ pub enum PrepareError {
     /// The compiler rejected the module. Deterministic.
     #[error("compilation failed: {0}")]
     Preparation(String),
+    /// The code as stored on chain could not be decompressed within the validation-code bomb
+    /// limit, or its compressed frame is corrupt. Deterministic.
+    #[error("could not decompress the code blob: {0}")]
+    CouldNotDecompressCodeBlob(String),
     /// The preparation job panicked. Deterministic (same code, same panic).
     #[error("preparation job panicked: {0}")]
     JobError(String),
@@ -62,6 +66,7 @@ impl PrepareError {
         matches!(
             self,
             Self::Prevalidation(_)
+                | Self::CouldNotDecompressCodeBlob(_)
                 | Self::Preparation(_)
                 | Self::JobError(_)
                 | Self::OutOfMemory { .. }
@@ -83,6 +88,14 @@ pub enum InvalidCandidate {
     /// The code could not be prepared for a deterministic reason.
     #[error("the code is not a valid PVF: {0}")]
     PrepareError(String),
+    /// The PoV could not be decompressed within the PoV bomb limit, or is corrupt.
+    #[error("the PoV could not be decompressed")]
+    PoVDecompressionFailure,
+    /// An outcome that may have been local persisted after the reference's retries (or
+    /// occurred when backing, which never retries); voted invalid as the reference does, so
+    /// that a PVF which always kills its job cannot stall finality.
+    #[error("execution failed: {0}")]
+    ExecutionError(String),
 }
 
 /// A failure that may or may not be the candidate's fault. The host retries these for

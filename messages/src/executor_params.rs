@@ -7,9 +7,13 @@ use crate::primitives::{Hash, PvfExecKind, PvfPrepKind, blake2_256};
 use parity_scale_codec::{Decode, Encode};
 use std::time::Duration;
 
-/// Extra Wasm pages the host grants on top of a module's initial memory (32 + 2048).
-pub const DEFAULT_EXTRA_HEAP_PAGES: u32 = 2080;
-/// Logical stack limit in Wasm values (recorded; see [`ExecutorParams::stack_logical_max`]).
+/// The reference's estimate of the pages a runtime needs for its data and shadow stack; added
+/// to `MaxMemoryPages` to give the absolute memory ceiling.
+pub const DEFAULT_HEAP_PAGES_ESTIMATE: u32 = 32;
+/// Absolute ceiling of a PVF's linear memory, in pages, when `MaxMemoryPages` is not set
+/// (32 + 2048, as the reference).
+pub const DEFAULT_MAX_MEMORY_PAGES: u32 = DEFAULT_HEAP_PAGES_ESTIMATE + 2048;
+/// Logical stack limit in Wasm values: the depth at which the instrumented module traps.
 pub const DEFAULT_STACK_LOGICAL_MAX: u32 = 65_536;
 /// Native stack available to Wasm code, in bytes.
 pub const DEFAULT_STACK_NATIVE_MAX: u32 = 256 * 1024 * 1024;
@@ -43,10 +47,22 @@ pub enum ExecutorParam {
     /// Execution timeout for one kind, in milliseconds.
     #[codec(index = 6)]
     PvfExecTimeout(PvfExecKind, u64),
-    /// Enables the bulk-memory extension (always on here: it is deterministic and what
-    /// current Rust emits; the parameter is accepted for compatibility).
+    /// Enables the bulk-memory extension in the compiler. As in the reference, the module
+    /// parser still accepts MVP only, so a module using bulk-memory opcodes stays invalid.
     #[codec(index = 7)]
     WasmExtBulkMemory,
+    /// Links an extra set of host functions.
+    #[codec(index = 8)]
+    EnabledHostFunction(ExecutorHostFunction),
+}
+
+/// A set of host functions that executor parameters can enable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode)]
+pub enum ExecutorHostFunction {
+    /// Elliptic-curve host functions of RFC 163 (BLS12-381, Ed-on-BLS12-381-Bandersnatch,
+    /// Pallas, Vesta), from `sp-crypto-ec-utils`.
+    #[codec(index = 1)]
+    EccRfc163,
 }
 
 /// The hash of the executor parameters that affect preparation. Artifacts prepared
@@ -64,47 +80,76 @@ impl ExecutorParams {
         Self(Vec::new())
     }
 
-    fn find<T>(&self, f: impl Fn(&ExecutorParam) -> Option<T>) -> Option<T> {
+    /// The last parameter `f` picks: later entries override earlier ones, as the reference's
+    /// engine settings do.
+    fn last<T>(&self, f: impl Fn(&ExecutorParam) -> Option<T>) -> Option<T> {
         self.0.iter().rev().find_map(f)
     }
 
-    /// The hash of the preparation-relevant subset (everything but timeouts), stable across
-    /// releases: BLAKE2b-256 of the SCALE encoding of those parameters in their given order.
+    /// The hash of the parameters that change the compiled artifact, computed as the reference
+    /// computes it: BLAKE2b-256 of `b"prep"` followed by the SCALE encoding of each
+    /// `StackLogicalMax` and `WasmExtBulkMemory`, in their given order. Memory ceilings, the
+    /// native stack and timeouts apply when the artifact runs, not when it is compiled.
     pub fn prep_hash(&self) -> PrepParamsHash {
-        let relevant: Vec<&ExecutorParam> = self
-            .0
-            .iter()
-            .filter(|p| {
-                !matches!(
-                    p,
-                    ExecutorParam::PvfPrepTimeout(..) | ExecutorParam::PvfExecTimeout(..)
-                )
-            })
-            .collect();
-        PrepParamsHash(blake2_256(&relevant.encode()))
+        let mut enc = b"prep".to_vec();
+        for p in &self.0 {
+            if matches!(
+                p,
+                ExecutorParam::StackLogicalMax(_) | ExecutorParam::WasmExtBulkMemory
+            ) {
+                p.encode_to(&mut enc);
+            }
+        }
+        PrepParamsHash(blake2_256(&enc))
     }
 
-    /// Hard cap on linear memory in pages, if set.
+    /// The first parameter `f` picks, as the reference's look-ups of timeouts and of the
+    /// pre-checking memory limit do.
+    fn first<T>(&self, f: impl Fn(&ExecutorParam) -> Option<T>) -> Option<T> {
+        self.0.iter().find_map(f)
+    }
+
+    /// Absolute ceiling of linear memory in pages: `MaxMemoryPages` + 32 when set (the last
+    /// one wins, as in the reference), else 2080.
+    pub fn memory_max_pages(&self) -> u32 {
+        self.max_memory_pages()
+            .map_or(DEFAULT_MAX_MEMORY_PAGES, |n| {
+                n.saturating_add(DEFAULT_HEAP_PAGES_ESTIMATE)
+            })
+    }
+
+    /// Whether the compiler accepts bulk-memory instructions.
+    pub fn wasm_bulk_memory(&self) -> bool {
+        self.0.contains(&ExecutorParam::WasmExtBulkMemory)
+    }
+
+    /// Whether the RFC 163 elliptic-curve host functions are linked.
+    pub fn ecc_host_functions(&self) -> bool {
+        self.0.contains(&ExecutorParam::EnabledHostFunction(
+            ExecutorHostFunction::EccRfc163,
+        ))
+    }
+
+    /// `MaxMemoryPages`, if set (the last one wins).
     pub fn max_memory_pages(&self) -> Option<u32> {
-        self.find(|p| match p {
+        self.last(|p| match p {
             ExecutorParam::MaxMemoryPages(n) => Some(*n),
             _ => None,
         })
     }
 
-    /// Logical stack limit in values. Recorded in the preparation hash; the engine enforces
-    /// the native limit (see `workers/src/engine.rs` for why no logical instrumentation yet).
+    /// Logical stack limit in values (the last one wins).
     pub fn stack_logical_max(&self) -> u32 {
-        self.find(|p| match p {
+        self.last(|p| match p {
             ExecutorParam::StackLogicalMax(n) => Some(*n),
             _ => None,
         })
         .unwrap_or(DEFAULT_STACK_LOGICAL_MAX)
     }
 
-    /// Native stack limit for Wasm code, in bytes.
+    /// Native stack limit for Wasm code, in bytes (the last one wins).
     pub fn stack_native_max(&self) -> u32 {
-        self.find(|p| match p {
+        self.last(|p| match p {
             ExecutorParam::StackNativeMax(n) => Some(*n),
             _ => None,
         })
@@ -115,7 +160,7 @@ impl ExecutorParams {
     /// limit applies to pre-checking only.
     pub fn prep_memory_limit(&self, kind: PvfPrepKind) -> Option<u64> {
         match kind {
-            PvfPrepKind::Precheck => self.find(|p| match p {
+            PvfPrepKind::Precheck => self.first(|p| match p {
                 ExecutorParam::PrecheckingMaxMemory(n) => Some(*n),
                 _ => None,
             }),
@@ -125,7 +170,7 @@ impl ExecutorParams {
 
     /// CPU-time budget of a preparation of this kind.
     pub fn prep_timeout(&self, kind: PvfPrepKind) -> Duration {
-        self.find(|p| match p {
+        self.first(|p| match p {
             ExecutorParam::PvfPrepTimeout(k, ms) if *k == kind => Some(Duration::from_millis(*ms)),
             _ => None,
         })
@@ -141,7 +186,7 @@ impl ExecutorParams {
             PvfExecKind::Dispute => PvfExecKind::Approval,
             k => k,
         };
-        self.find(|p| match p {
+        self.first(|p| match p {
             ExecutorParam::PvfExecTimeout(k, ms) if *k == kind => Some(Duration::from_millis(*ms)),
             _ => None,
         })
@@ -158,7 +203,7 @@ mod tests {
 
     #[test]
     fn timeouts_do_not_change_the_prep_hash() {
-        let base = ExecutorParams(vec![ExecutorParam::MaxMemoryPages(100)]);
+        let base = ExecutorParams(vec![ExecutorParam::StackLogicalMax(100)]);
         let mut with_timeouts = base.clone();
         with_timeouts
             .0
@@ -167,18 +212,28 @@ mod tests {
             .0
             .push(ExecutorParam::PvfPrepTimeout(PvfPrepKind::Precheck, 1));
         assert_eq!(base.prep_hash(), with_timeouts.prep_hash());
-        let other = ExecutorParams(vec![ExecutorParam::MaxMemoryPages(101)]);
+        let other = ExecutorParams(vec![ExecutorParam::StackLogicalMax(101)]);
         assert_ne!(base.prep_hash(), other.prep_hash());
+        // Applied when the artifact runs, so not part of the hash (as in the reference).
+        let mut runtime_only = base.clone();
+        runtime_only.0.push(ExecutorParam::MaxMemoryPages(7));
+        runtime_only.0.push(ExecutorParam::StackNativeMax(1 << 20));
+        runtime_only.0.push(ExecutorParam::EnabledHostFunction(
+            ExecutorHostFunction::EccRfc163,
+        ));
+        assert_eq!(base.prep_hash(), runtime_only.prep_hash());
     }
 
     #[test]
     fn prep_hash_is_stable() {
-        // Pinned: changing these values invalidates every artifact on disk. The literals are
+        // Pinned to the reference (polkadot-primitives `prep_hash`: blake2_256 of b"prep" and the
+        // encoded StackLogicalMax / WasmExtBulkMemory entries), computed outside Rust.
+        // Changing these values invalidates every artifact on disk. The literals are
         // deliberately not recomputed from `blake2_256` here, so that any change to the hashing
         // scheme (hash function, encoding, which parameters count) fails this test.
         assert_eq!(
             ExecutorParams::new().prep_hash().0.to_hex(),
-            "03170a2e7597b7b7e3d84c05391d139a62b157e78786d8c082f29dcf4c111314"
+            "50b16a713c0f8774ba3a0757c722b48c6eb4c1972f6e58c54fd0851f21a08633"
         );
         // Every preparation-relevant parameter, plus timeouts (which must not count).
         let params = ExecutorParams(vec![
@@ -189,16 +244,19 @@ mod tests {
             ExecutorParam::PrecheckingMaxMemory(1 << 30),
             ExecutorParam::PvfExecTimeout(PvfExecKind::Backing, 2_000),
             ExecutorParam::WasmExtBulkMemory,
+            ExecutorParam::EnabledHostFunction(ExecutorHostFunction::EccRfc163),
         ]);
         assert_eq!(
             params.prep_hash().0.to_hex(),
-            "8a9e9587ff7ee7ce11b8ccc26b6e784b96f3e141f503ee8ef482f521150e76df"
+            "985951772c8431a84008c65be1c3b4e59ae50a9a33ba65e3b20ea956aae138cc"
         );
     }
 
     #[test]
     fn defaults_and_overrides() {
         let p = ExecutorParams::new();
+        assert_eq!(p.memory_max_pages(), 2080);
+        assert!(!p.wasm_bulk_memory() && !p.ecc_host_functions());
         assert_eq!(
             p.exec_timeout(PvfExecKind::Backing),
             DEFAULT_BACKING_TIMEOUT
@@ -222,6 +280,18 @@ mod tests {
         );
         assert_eq!(p.prep_memory_limit(PvfPrepKind::Precheck), Some(1 << 28));
         assert_eq!(p.prep_memory_limit(PvfPrepKind::Prepare), None);
+        // Timeouts: the first one counts; memory ceiling: the last one (+ 32 pages).
+        let p = ExecutorParams(vec![
+            ExecutorParam::PvfExecTimeout(PvfExecKind::Backing, 5),
+            ExecutorParam::PvfExecTimeout(PvfExecKind::Backing, 9),
+            ExecutorParam::MaxMemoryPages(100),
+            ExecutorParam::MaxMemoryPages(200),
+        ]);
+        assert_eq!(
+            p.exec_timeout(PvfExecKind::Backing),
+            Duration::from_millis(5)
+        );
+        assert_eq!(p.memory_max_pages(), 232);
     }
 
     #[test]
@@ -229,7 +299,8 @@ mod tests {
         let p = ExecutorParams(vec![
             ExecutorParam::MaxMemoryPages(2),
             ExecutorParam::WasmExtBulkMemory,
+            ExecutorParam::EnabledHostFunction(ExecutorHostFunction::EccRfc163),
         ]);
-        assert_eq!(p.encode(), vec![8, 1, 2, 0, 0, 0, 7]);
+        assert_eq!(p.encode(), vec![12, 1, 2, 0, 0, 0, 7, 8, 1]);
     }
 }

@@ -8,8 +8,8 @@ use crate::{
     error::{PrepareError, ValidationError},
     executor_params::ExecutorParams,
     primitives::{
-        Hash, PvfExecKind, PvfPrepKind, ValidationCode, ValidationCodeHash, ValidationParams,
-        ValidationResult,
+        DEFAULT_VALIDATION_CODE_BOMB_LIMIT, Hash, PvfExecKind, PvfPrepKind, ValidationCode,
+        ValidationCodeHash, ValidationParams, ValidationResult,
     },
 };
 use futures::channel::oneshot;
@@ -28,6 +28,9 @@ pub struct PvfPrepData {
     pub prep_timeout: Duration,
     /// Pre-check (strict) or preparation before execution (lenient).
     pub prep_kind: PvfPrepKind,
+    /// Largest decompressed code accepted, in bytes (the relay chain's
+    /// `validation_code_bomb_limit`).
+    pub code_bomb_limit: u32,
 }
 
 impl PvfPrepData {
@@ -44,7 +47,14 @@ impl PvfPrepData {
             code: Arc::new(code),
             executor_params: Arc::new(executor_params),
             prep_kind,
+            code_bomb_limit: DEFAULT_VALIDATION_CODE_BOMB_LIMIT,
         }
+    }
+
+    /// The same PVF with another validation-code bomb limit.
+    pub fn with_code_bomb_limit(mut self, limit: u32) -> Self {
+        self.code_bomb_limit = limit;
+        self
     }
 }
 

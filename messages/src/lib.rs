@@ -29,7 +29,7 @@ pub use error::{
     InternalValidationError, InvalidCandidate, PossiblyInvalidError, PrepareError, ValidationError,
     VerdictClass,
 };
-pub use executor_params::{ExecutorParam, ExecutorParams, PrepParamsHash};
+pub use executor_params::{ExecutorHostFunction, ExecutorParam, ExecutorParams, PrepParamsHash};
 pub use primitives::{
     BlockData, Hash, HeadData, OutboundHrmpMessage, PersistedValidationData, PoV, PvfExecKind,
     PvfPrepKind, ValidationCode, ValidationCodeHash, ValidationParams, ValidationResult,

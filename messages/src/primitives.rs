@@ -7,6 +7,15 @@ use blake2::{Blake2b, Digest, digest::consts::U32};
 use parity_scale_codec::{Decode, Encode};
 use std::fmt;
 
+/// Largest PoV a candidate may carry, in bytes (Polkadot's `MAX_POV_SIZE`).
+pub const MAX_POV_SIZE: u32 = 10 * 1024 * 1024;
+/// Largest decompressed PoV the execute job accepts (Polkadot's `POV_BOMB_LIMIT`: 4 × the
+/// maximum PoV size).
+pub const POV_BOMB_LIMIT: u32 = 4 * MAX_POV_SIZE;
+/// The validation-code bomb limit when the relay chain gives none: the runtime API's
+/// `max_code_size` (3 MiB) × the compression ratio it allows (10).
+pub const DEFAULT_VALIDATION_CODE_BOMB_LIMIT: u32 = 30 * 1024 * 1024;
+
 /// A 32-byte hash (`H256` in Polkadot). Encodes as 32 raw bytes, without a length prefix.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
 pub struct Hash(pub [u8; 32]);

@@ -163,8 +163,11 @@ pub enum HandshakeReply {
 /// Compile a PVF into an artifact in the worker directory.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]
 pub struct PrepareRequest {
-    /// The Wasm code, uncompressed.
+    /// The code as stored on chain: plain Wasm or an `sp-maybe-compressed-blob`. The job
+    /// decompresses it, inside its sandbox.
     pub code: Vec<u8>,
+    /// Largest decompressed code the job accepts, in bytes (the validation-code bomb limit).
+    pub code_bomb_limit: u32,
     /// The session's executor parameters.
     pub executor_params: ExecutorParams,
     /// Why it is being prepared (decides the memory limit).
@@ -203,7 +206,9 @@ pub type PrepareResponse = Result<PrepareSuccess, PrepareError>;
 pub struct ExecuteRequest {
     /// Path of the artifact, as the worker sees it.
     pub artifact_path: String,
-    /// The SCALE-encoded [`crate::ValidationParams`], written verbatim into Wasm memory.
+    /// The SCALE-encoded [`crate::ValidationParams`] with the block data as the collator sent
+    /// it. A compressed PoV (`sp-maybe-compressed-blob`) is decompressed in the job, within
+    /// the PoV bomb limit; the parameters are then written verbatim into Wasm memory.
     pub params: Vec<u8>,
     /// The session's executor parameters.
     pub executor_params: ExecutorParams,
@@ -253,4 +258,7 @@ pub enum ExecuteResponse {
     /// The artifact on disk does not match the checksum the host recorded.
     #[codec(index = 7)]
     CorruptedArtifact,
+    /// The PoV could not be decompressed within the PoV bomb limit: deterministic.
+    #[codec(index = 8)]
+    PoVDecompressionFailure,
 }

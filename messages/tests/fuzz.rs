@@ -753,6 +753,7 @@ fn seed_values() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "precheck",
             PrepareRequest {
                 code: b"\0asm\x01\0\0\0".to_vec(),
+                code_bomb_limit: 1 << 20,
                 executor_params: executor_params.clone(),
                 kind: PvfPrepKind::Precheck,
                 cpu_timeout_ms: 60_000,

@@ -160,6 +160,7 @@ fn prepare_worker_killed_mid_compilation_is_not_a_verdict() {
         let pid = worker.pid().unwrap();
         let req = pvf_messages::protocol::PrepareRequest {
             code: code.0.clone(),
+            code_bomb_limit: pvf_messages::primitives::DEFAULT_VALIDATION_CODE_BOMB_LIMIT,
             executor_params: ExecutorParams::default(),
             kind: PvfPrepKind::Prepare,
             cpu_timeout_ms: 60_000,

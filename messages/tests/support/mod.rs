@@ -153,6 +153,9 @@ pub fn executor_param() -> impl Strategy<Value = ExecutorParam> {
         (prep_kind(), any::<u64>()).prop_map(|(k, ms)| ExecutorParam::PvfPrepTimeout(k, ms)),
         (exec_kind(), any::<u64>()).prop_map(|(k, ms)| ExecutorParam::PvfExecTimeout(k, ms)),
         Just(ExecutorParam::WasmExtBulkMemory),
+        Just(ExecutorParam::EnabledHostFunction(
+            pvf_messages::ExecutorHostFunction::EccRfc163
+        )),
     ]
 }
 
@@ -314,6 +317,7 @@ pub fn prepare_request() -> impl Strategy<Value = PrepareRequest> {
     (bytes(32), executor_params(), prep_kind(), any::<u64>()).prop_map(
         |(code, executor_params, kind, cpu_timeout_ms)| PrepareRequest {
             code,
+            code_bomb_limit: 1 << 20,
             executor_params,
             kind,
             cpu_timeout_ms,

@@ -64,6 +64,9 @@ pub fn execute_outcome(
         Ok(ExecuteResponse::Invalid(msg)) => {
             Err(V::Invalid(InvalidCandidate::WorkerReportedInvalid(msg)))
         }
+        Ok(ExecuteResponse::PoVDecompressionFailure) => {
+            Err(V::Invalid(InvalidCandidate::PoVDecompressionFailure))
+        }
         Ok(ExecuteResponse::TimedOut { .. }) | Err(RequestError::TimedOut(_)) => {
             Err(V::Invalid(InvalidCandidate::HardTimeout))
         }

@@ -29,6 +29,7 @@ pub async fn prepare(
 ) -> Result<PrepareResponse, RequestError> {
     let req = PrepareRequest {
         code: pvf.code.0.clone(),
+        code_bomb_limit: pvf.code_bomb_limit,
         executor_params: (*pvf.executor_params).clone(),
         kind: pvf.prep_kind,
         cpu_timeout_ms: pvf.prep_timeout.as_millis() as u64,
