@@ -16,6 +16,10 @@ pub const POV_BOMB_LIMIT: u32 = 4 * MAX_POV_SIZE;
 /// `max_code_size` (3 MiB) × the compression ratio it allows (10).
 pub const DEFAULT_VALIDATION_CODE_BOMB_LIMIT: u32 = 30 * 1024 * 1024;
 
+/// The first bytes of an `sp-maybe-compressed-blob`: what follows is one zstd frame. Code and
+/// PoVs without them are taken as they are.
+pub const COMPRESSED_BLOB_MAGIC: [u8; 8] = [0x52, 0xbc, 0x53, 0x76, 0x46, 0xdb, 0x8e, 0x05];
+
 /// A 32-byte hash (`H256` in Polkadot). Encodes as 32 raw bytes, without a length prefix.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
 pub struct Hash(pub [u8; 32]);

@@ -20,4 +20,4 @@ pub const FULL_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PV
 /// Kept next to the version because the node (which does not link the engine) needs it;
 /// `pvf_workers::engine` must change it whenever it changes the configuration (the
 /// workspace pins wasmtime to an exact version).
-pub const ENGINE: &str = "wasmtime 48.0.8; cranelift opt=speed; nan-canonicalization; features mvp+sign-ext+sat-f2i+multi-value+bulk-memory+ref-types; single-threaded; stack=params";
+pub const ENGINE: &str = "wasmtime 48.0.8; cranelift opt=speed-and-size; nan-canonicalization; parser parity-wasm 0.45 (mvp); features by params (bulk-memory); stack-limiter wasm-instrument 0.4 (logical max by params); memory import->export, max cleared; single-threaded";

@@ -74,6 +74,7 @@
 
 use futures::{StreamExt, future::join_all};
 use parity_scale_codec::Encode;
+use pvf_messages::primitives::DEFAULT_VALIDATION_CODE_BOMB_LIMIT;
 use pvf_messages::{
     BlockData, ExecutorParams, Hash, HeadData, PvfExecKind, PvfPrepKind, ValidationCode,
     ValidationParams, ValidationResult, frame, host::PvfPrepData, protocol::WorkerKind,
@@ -500,8 +501,13 @@ async fn bench_preparation(
                 }
             } else {
                 let (start, cpu) = (Instant::now(), thread_cpu_time());
-                let artifact = prepare(&code, &params)
-                    .unwrap_or_else(|e| panic!("in-process preparation failed: {e}"));
+                let artifact = prepare(
+                    &code,
+                    DEFAULT_VALIDATION_CODE_BOMB_LIMIT,
+                    &params,
+                    PvfPrepKind::Precheck,
+                )
+                .unwrap_or_else(|e| panic!("in-process preparation failed: {e}"));
                 let (wall, cpu) = (start.elapsed(), thread_cpu_time() - cpu);
                 if i == 0 {
                     check_heavy_artifact(&artifact);

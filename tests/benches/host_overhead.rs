@@ -49,6 +49,7 @@
 //! start and end, to tell a quiet run from a noisy one.
 
 use parity_scale_codec::Encode;
+use pvf_messages::primitives::DEFAULT_VALIDATION_CODE_BOMB_LIMIT;
 use pvf_messages::{
     BlockData, ExecutorParams, Hash, HeadData, PvfExecKind, PvfPrepKind, ValidationCode,
     ValidationParams, protocol::WorkerKind,
@@ -337,7 +338,13 @@ async fn bench_preparation(host: &Host, name: &str, code: &[u8], iters: usize) -
                     let artifact = std::fs::read(&prepared.path).expect("the cached artifact");
                     assert_eq!(
                         artifact,
-                        prepare(code, &params).expect("in-process preparation"),
+                        prepare(
+                            code,
+                            DEFAULT_VALIDATION_CODE_BOMB_LIMIT,
+                            &params,
+                            PvfPrepKind::Prepare
+                        )
+                        .expect("in-process preparation"),
                         "{name}: the worker's artifact differs from the in-process one"
                     );
                 }
@@ -348,8 +355,13 @@ async fn bench_preparation(host: &Host, name: &str, code: &[u8], iters: usize) -
                 cached = Some(prepared);
             } else {
                 let (start, cpu_start) = (Instant::now(), thread_cpu_time());
-                let artifact = prepare(code, &params)
-                    .unwrap_or_else(|e| panic!("{name}: in-process preparation failed: {e}"));
+                let artifact = prepare(
+                    code,
+                    DEFAULT_VALIDATION_CODE_BOMB_LIMIT,
+                    &params,
+                    PvfPrepKind::Prepare,
+                )
+                .unwrap_or_else(|e| panic!("{name}: in-process preparation failed: {e}"));
                 let (elapsed, cpu) = (start.elapsed(), thread_cpu_time() - cpu_start);
                 assert!(!artifact.is_empty(), "{name}: empty artifact");
                 if counted {

@@ -1,22 +1,43 @@
-//! Running `validate_block` on an artifact.
+//! Running `validate_block` on an artifact, as the reference runs it.
 //!
-//! Failures are split by what they say about the candidate:
-//! - [`ExecError::RuntimeConstruction`]: the artifact could not be loaded or the runtime not
-//!   built for a reason that may be local (stale or corrupted artifact, mmap failure). The
-//!   host deletes the artifact, prepares it again and retries; never a vote on its own.
-//! - [`ExecError::Invalid`]: the PVF trapped, ran out of its memory, returned a pointer
-//!   outside memory or a result that does not decode. Deterministic.
+//! The steps and their classification follow `sc-executor-wasmtime` and the reference's
+//! execute job, so that every candidate gets the reference's verdict:
+//! 1. A compressed PoV is decompressed within the PoV bomb limit; failing that is
+//!    [`ExecError::PoVDecompressionFailure`] (deterministic).
+//! 2. The artifact is loaded, its imports linked ([`crate::host_functions`]) and an
+//!    instance created under the memory ceiling; any failure here, including a start
+//!    function that traps or a module whose initial memory exceeds the ceiling, is
+//!    [`ExecError::RuntimeConstruction`], which the reference does not take as a verdict
+//!    on its own (it retries, re-preparing the artifact).
+//! 3. The exported `memory`, the `__heap_base` global and `validate_block` are looked up,
+//!    the parameters are written through the reference's allocator (`sc-allocator`), and
+//!    `validate_block` runs. A missing export, a failed allocation, a trap (with the
+//!    runtime's panic message when it announced one), a result outside memory or a result
+//!    that does not decode is [`ExecError::Invalid`] (deterministic). As in the reference the
+//!    result is decoded leniently: bytes after a well-formed `ValidationResult` are ignored.
+//! 4. Everything runs inside the reference's externalities (no storage, no keystore) and a
+//!    panic that escapes becomes an invalid result with the reference's `Runtime panicked`
+//!    text. A memory growth the ceiling allowed but the machine refused is
+//!    [`ExecError::Local`]: an honest validator with more memory would have gone on.
 
-use crate::host_functions::{self, StoreData};
-use parity_scale_codec::DecodeAll;
-use pvf_messages::{ExecutorParams, ValidationResult, executor_params::DEFAULT_EXTRA_HEAP_PAGES};
-use std::path::Path;
-use wasmtime::{Engine, Extern, ExternType, Instance, Linker, Memory, MemoryType, Module, Store};
+use crate::{
+    externalities::{ValidationExternalities, with_externalities_safe},
+    host_functions::{self, StoreData},
+};
+use parity_scale_codec::{Compact, Decode, Encode};
+use pvf_messages::{
+    ExecutorParams, HeadData, ValidationParams, ValidationResult,
+    primitives::{COMPRESSED_BLOB_MAGIC, POV_BOMB_LIMIT},
+};
+use sc_allocator::FreeingBumpHeapAllocator;
+use std::{borrow::Cow, path::Path};
+use wasmtime::{Engine, Linker, Module, Store};
 
-/// Largest result `validate_block` may return, in bytes.
-pub const MAX_RESULT_LEN: u32 = 16 * 1024 * 1024;
-/// Largest linear memory of a 32-bit Wasm module, in pages.
-const MAX_PAGES: u64 = 65_536;
+/// Largest result `validate_block` may return, in bytes. The reference reads any result that
+/// lies inside memory; one this large cannot pass the relay chain's output checks (head data,
+/// messages and new code each have limits far below it), so the final verdict is the same,
+/// and the answer stays well inside the 64 MiB frame between worker and node.
+pub const MAX_RESULT_LEN: u32 = 48 * 1024 * 1024;
 
 /// Why an execution produced no result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +48,12 @@ pub enum ExecError {
     /// The PVF deterministically rejected the candidate.
     #[error("{0}")]
     Invalid(String),
+    /// The PoV could not be decompressed within the PoV bomb limit.
+    #[error("the PoV could not be decompressed: {0}")]
+    PoVDecompressionFailure(String),
+    /// This machine could not give the PVF what its limits allow: no verdict.
+    #[error("local fault: {0}")]
+    Local(String),
 }
 
 /// Loads the artifact at `path` by mapping it (not reading it into the heap).
@@ -36,7 +63,7 @@ pub fn load_artifact(engine: &Engine, path: &Path) -> Result<Module, ExecError> 
     // configuration itself; the job checks the checksum the host recorded just before
     // (see `pvf_messages::checksum`), and the artifact lives in a directory only the host writes.
     unsafe { Module::deserialize_file(engine, path) }
-        .map_err(|e| ExecError::RuntimeConstruction(format!("{e:#}")))
+        .map_err(|e| ExecError::RuntimeConstruction(format!("cannot deserialize module: {e:#}")))
 }
 
 /// What becomes of the module and the store once the result is known.
@@ -48,6 +75,27 @@ pub enum Teardown {
     /// Dropping would unmap each region separately, each unmap flushing the TLB of every CPU
     /// that ran one of its threads: a measurable part of a job's cost.
     Skip,
+}
+
+/// Decompresses the block data of the encoded `params` if it is an `sp-maybe-compressed-blob`,
+/// within the PoV bomb limit; parameters with plain block data pass through uncopied.
+pub fn decompress_pov(params: &[u8]) -> Result<Cow<'_, [u8]>, ExecError> {
+    let malformed = |e: parity_scale_codec::Error| {
+        ExecError::Local(format!("malformed validation parameters: {e}"))
+    };
+    // Peek at the block data's first bytes: it follows the parent head and its own length.
+    let mut rest = params;
+    HeadData::decode(&mut rest).map_err(malformed)?;
+    Compact::<u32>::decode(&mut rest).map_err(malformed)?;
+    if !rest.starts_with(&COMPRESSED_BLOB_MAGIC) {
+        return Ok(Cow::Borrowed(params));
+    }
+    let mut decoded = ValidationParams::decode(&mut &params[..]).map_err(malformed)?;
+    let raw = sp_maybe_compressed_blob::decompress(&decoded.block_data.0, POV_BOMB_LIMIT as usize)
+        .map_err(|e| ExecError::PoVDecompressionFailure(e.to_string()))?
+        .into_owned();
+    decoded.block_data.0 = raw;
+    Ok(Cow::Owned(decoded.encode()))
 }
 
 /// Loads the artifact at `path` and runs `validate_block` on the encoded `params`.
@@ -68,50 +116,17 @@ pub fn execute_artifact_then(
     executor_params: &ExecutorParams,
     teardown: Teardown,
 ) -> Result<ValidationResult, ExecError> {
+    let params = decompress_pov(params)?;
     let module = load_artifact(engine, path)?;
-    let result = execute_module_then(engine, &module, params, executor_params, teardown);
+    let result = execute_module_then(engine, &module, &params, executor_params, teardown);
     if teardown == Teardown::Skip {
         std::mem::forget(module);
     }
     result
 }
 
-/// The memory cap for `module`: `MaxMemoryPages` if set, else the module's initial pages
-/// plus the default extra heap, never above what the module itself declares.
-fn memory_cap(module: &Module, executor_params: &ExecutorParams) -> (Option<MemoryType>, u32) {
-    let mut imported = None;
-    let mut declared = None;
-    for import in module.imports() {
-        if let ExternType::Memory(m) = import.ty() {
-            imported = Some(m.clone());
-            declared = Some(m);
-        }
-    }
-    for export in module.exports() {
-        if let ExternType::Memory(m) = export.ty() {
-            declared.get_or_insert(m);
-        }
-    }
-    let (min, max) = declared.map_or((0, None), |m| (m.minimum(), m.maximum()));
-    let mut cap = executor_params.max_memory_pages().map_or(
-        min.saturating_add(DEFAULT_EXTRA_HEAP_PAGES as u64),
-        u64::from,
-    );
-    if let Some(max) = max {
-        cap = cap.min(max);
-    }
-    (imported, cap.min(MAX_PAGES) as u32)
-}
-
-fn trap_message(e: wasmtime::Error) -> String {
-    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
-        return format!("trap: {trap}");
-    }
-    let cause = e.root_cause().to_string();
-    cause.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Instantiates `module` and runs `validate_block` on the encoded `params`.
+/// Instantiates `module` and runs `validate_block` on the encoded `params` (block data
+/// already decompressed).
 pub fn execute_module(
     engine: &Engine,
     module: &Module,
@@ -129,17 +144,22 @@ pub fn execute_module_then(
     executor_params: &ExecutorParams,
     teardown: Teardown,
 ) -> Result<ValidationResult, ExecError> {
-    let (imported_memory, cap_pages) = memory_cap(module, executor_params);
-    let mut store = Store::new(engine, StoreData::new(cap_pages));
+    let mut store = Store::new(engine, StoreData::new(executor_params.memory_max_pages()));
     store.limiter(|data| data);
-    let result = run(
-        &mut store,
-        engine,
-        module,
-        params,
-        imported_memory,
-        cap_pages,
-    );
+    let mut ext = ValidationExternalities::new();
+    let outcome = with_externalities_safe(&mut ext, || {
+        run(&mut store, engine, module, params, executor_params)
+    });
+    let result = match outcome {
+        Ok(result) => result,
+        Err(panic) => Err(ExecError::Invalid(panic)),
+    };
+    let result = match store.data().growth_refused.clone() {
+        Some(refused) => Err(ExecError::Local(format!(
+            "the system refused a memory growth within the PVF's limit: {refused}"
+        ))),
+        None => result,
+    };
     if teardown == Teardown::Skip {
         std::mem::forget(store);
     }
@@ -152,101 +172,81 @@ fn run(
     engine: &Engine,
     module: &Module,
     params: &[u8],
-    imported_memory: Option<MemoryType>,
-    cap_pages: u32,
+    executor_params: &ExecutorParams,
 ) -> Result<ValidationResult, ExecError> {
     let mut linker = Linker::new(engine);
-    host_functions::define(&mut linker)
+    host_functions::link(&mut linker, module, executor_params)
         .map_err(|e| ExecError::RuntimeConstruction(e.to_string()))?;
-    if let Some(ty) = imported_memory {
-        if (cap_pages as u64) < ty.minimum() {
-            return Err(ExecError::Invalid(format!(
-                "the module needs {} pages of memory, more than the limit of {cap_pages}",
-                ty.minimum()
-            )));
-        }
-        let ty = MemoryType::new(ty.minimum() as u32, Some(cap_pages));
-        let memory = Memory::new(&mut *store, ty)
-            .map_err(|e| ExecError::RuntimeConstruction(format!("creating memory: {e:#}")))?;
-        store.data_mut().memory = Some(memory);
-        linker
-            .define(&*store, "env", "memory", memory)
-            .map_err(|e| ExecError::RuntimeConstruction(e.to_string()))?;
-    }
-    for export in module.exports() {
-        if let wasmtime::ExternType::Memory(ty) = export.ty()
-            && ty.minimum() > u64::from(cap_pages)
-        {
-            return Err(ExecError::Invalid(format!(
-                "the module's memory needs {} pages, more than the limit of {cap_pages}",
-                ty.minimum()
-            )));
-        }
-    }
-    linker
-        .define_unknown_imports_as_traps(module)
-        .map_err(|e| ExecError::RuntimeConstruction(e.to_string()))?;
-
-    let instance = linker.instantiate(&mut *store, module).map_err(|e| {
-        if e.is::<wasmtime::Trap>() {
-            ExecError::Invalid(format!("instantiation trapped: {}", trap_message(e)))
-        } else {
-            ExecError::RuntimeConstruction(format!("{e:#}"))
-        }
+    let instance_pre = linker.instantiate_pre(module).map_err(|e| {
+        ExecError::RuntimeConstruction(format!("cannot preinstantiate module: {e:#}"))
     })?;
-    let memory = match store.data().memory {
-        Some(m) => m,
-        None => {
-            let m = instance
-                .get_memory(&mut *store, "memory")
-                .ok_or_else(|| ExecError::Invalid("the PVF exports no memory".into()))?;
-            store.data_mut().memory = Some(m);
-            m
-        }
-    };
-
-    let params_ptr = write_params(&mut *store, &instance, params)?;
+    let instance = instance_pre.instantiate(&mut *store).map_err(|e| {
+        ExecError::RuntimeConstruction(format!(
+            "failed to instantiate a new WASM module instance: {e:#}"
+        ))
+    })?;
+    let memory = instance
+        .get_export(&mut *store, "memory")
+        .ok_or_else(|| invalid("memory is not exported under `memory` name"))?
+        .into_memory()
+        .ok_or_else(|| invalid("the `memory` export should have memory type"))?;
+    store.data_mut().memory = Some(memory);
+    let heap_base = instance
+        .get_export(&mut *store, "__heap_base")
+        .ok_or_else(|| invalid("__heap_base is not found"))?
+        .into_global()
+        .ok_or_else(|| invalid("__heap_base is not a global"))?
+        .get(&mut *store)
+        .i32()
+        .ok_or_else(|| invalid("__heap_base is not a i32"))? as u32;
     let validate_block = instance
-        .get_typed_func::<(i32, i32), i64>(&mut *store, "validate_block")
-        .map_err(|e| ExecError::Invalid(format!("validate_block: {e}")))?;
-    let packed = validate_block
-        .call(&mut *store, (params_ptr as i32, params.len() as i32))
-        .map_err(|e| ExecError::Invalid(trap_message(e)))? as u64;
+        .get_export(&mut *store, "validate_block")
+        .ok_or_else(|| invalid("Exported method validate_block is not found"))?
+        .into_func()
+        .ok_or_else(|| invalid("Export validate_block is not a function"))?
+        .typed::<(u32, u32), u64>(&*store)
+        .map_err(|_| invalid("Exported function 'validate_block' has invalid signature."))?;
 
-    let (ptr, len) = ((packed & 0xffff_ffff) as usize, (packed >> 32) as u32);
+    let len = u32::try_from(params.len())
+        .map_err(|_| ExecError::Local("validation parameters over 4 GiB".into()))?;
+    store.data_mut().allocator = Some(FreeingBumpHeapAllocator::new(heap_base));
+    let params_ptr = host_functions::allocate(&mut *store, len).map_err(ExecError::Invalid)?;
+    host_functions::write_memory(&mut *store, u32::from(params_ptr), params)
+        .map_err(ExecError::Invalid)?;
+    let packed = validate_block
+        .call(&mut *store, (u32::from(params_ptr), len))
+        .map_err(|trap| match store.data_mut().panic_message.take() {
+            Some(message) => invalid(format!("Execution aborted due to panic: {message}")),
+            None => invalid(format!(
+                "Execution aborted due to trap: {}",
+                one_line(&trap.root_cause().to_string())
+            )),
+        })?;
+    store.data_mut().allocator = None;
+
+    let (ptr, len) = (packed as u32, (packed >> 32) as u32);
+    let size = memory.data_size(&*store);
+    if (ptr as usize)
+        .checked_add(len as usize)
+        .is_none_or(|end| end > size)
+    {
+        return Err(invalid("Output exceeds bounds of wasm memory"));
+    }
     if len > MAX_RESULT_LEN {
-        return Err(ExecError::Invalid(format!(
+        return Err(invalid(format!(
             "result of {len} bytes exceeds the {MAX_RESULT_LEN}-byte limit"
         )));
     }
-    let data = memory.data(&*store);
-    let bytes = data
-        .get(ptr..ptr + len as usize)
-        .ok_or_else(|| ExecError::Invalid(format!("result {ptr:#x}+{len} lies outside memory")))?;
-    ValidationResult::decode_all(&mut &bytes[..])
-        .map_err(|e| ExecError::Invalid(format!("malformed ValidationResult: {e}")))
+    let bytes = &memory.data(&*store)[ptr as usize..ptr as usize + len as usize];
+    ValidationResult::decode(&mut &bytes[..])
+        .map_err(|e| invalid(format!("validation result decoding failed: {e}")))
 }
 
-/// Allocates room for `params` with the host allocator and copies them in.
-fn write_params(
-    store: &mut Store<StoreData>,
-    instance: &Instance,
-    params: &[u8],
-) -> Result<u32, ExecError> {
-    let heap_base = match instance.get_export(&mut *store, "__heap_base") {
-        Some(Extern::Global(g)) => g.get(&mut *store).i32().map(|v| v as u32),
-        _ => None,
-    }
-    .ok_or_else(|| ExecError::Invalid("the PVF does not export an i32 __heap_base".into()))?;
-    let len = u32::try_from(params.len())
-        .map_err(|_| ExecError::Invalid("validation params exceed 4 GiB".into()))?;
-    let mut ctx = wasmtime::AsContextMut::as_context_mut(store);
-    let ptr =
-        host_functions::with_allocator(&mut ctx, |_| Some(heap_base), |a, heap| a.alloc(heap, len))
-            .map_err(|e| ExecError::Invalid(format!("allocating the validation params: {e}")))?;
-    let memory = store.data().memory.expect("set above");
-    memory
-        .write(&mut *store, ptr as usize, params)
-        .map_err(|e| ExecError::Invalid(format!("writing the validation params: {e}")))?;
-    Ok(ptr)
+fn invalid(message: impl Into<String>) -> ExecError {
+    ExecError::Invalid(message.into())
+}
+
+/// A trap message on one line: wasmtime's may carry a multi-line backtrace.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

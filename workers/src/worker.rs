@@ -70,6 +70,7 @@ fn parse_kind(s: &str) -> Result<WorkerKind, String> {
 /// Entry point of a worker binary serving `kind`.
 pub fn main(kind: WorkerKind) -> ExitCode {
     let args = Args::parse();
+    crate::pvf_log::install();
     let kind = args.kind.unwrap_or(kind);
     if args.probe_sandbox {
         let dir = args.worker_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -296,7 +297,12 @@ pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> PrepareRespon
 
 /// The body of a preparation job (in the child process).
 fn prepare_job(req: &PrepareRequest, artifact: &Path) -> PrepareResponse {
-    let bytes = prepare::prepare(&req.code, &req.executor_params)?;
+    let bytes = prepare::prepare(
+        &req.code,
+        req.code_bomb_limit,
+        &req.executor_params,
+        req.kind,
+    )?;
     std::fs::write(artifact, &bytes)
         .map_err(|e| PrepareError::CreateTmpFile(format!("{}: {e}", artifact.display())))?;
     Ok(PrepareSuccess {
@@ -514,6 +520,10 @@ impl ExecutionThread {
                 cpu_time_ns: 0,
             },
             Ok(Err(ExecError::Invalid(msg))) => ExecuteResponse::Invalid(msg),
+            Ok(Err(ExecError::PoVDecompressionFailure(_))) => {
+                ExecuteResponse::PoVDecompressionFailure
+            }
+            Ok(Err(ExecError::Local(msg))) => ExecuteResponse::Internal(msg),
             Ok(Err(ExecError::RuntimeConstruction(msg))) => {
                 ExecuteResponse::RuntimeConstruction(msg)
             }

@@ -1,5 +1,7 @@
 //! Reading the command line's inputs: code files and `HEX|@FILE` byte arguments.
 
+use parity_scale_codec::DecodeAll;
+use pvf_messages::{ExecutorParams, Hash};
 use std::path::Path;
 
 /// Reads a code file, with its name in the error.
@@ -16,6 +18,25 @@ pub fn parse_bytes(flag: &str, value: &str) -> Result<Vec<u8>, String> {
     hex::decode(hex_str).map_err(|e| {
         format!("{flag} {value:?} is neither hex nor @FILE: {e} (example: {flag} 0x0102 or {flag} @block.bin)")
     })
+}
+
+/// Parses `--executor-params`: the SCALE encoding of `ExecutorParams`, as the relay chain's
+/// runtime API returns it (`0x00`: none), in hex or @FILE.
+pub fn parse_executor_params(value: &str) -> Result<ExecutorParams, String> {
+    let bytes = parse_bytes("--executor-params", value)?;
+    ExecutorParams::decode_all(&mut &bytes[..]).map_err(|e| {
+        format!("--executor-params {value:?} is not a SCALE-encoded ExecutorParams: {e} (example: 0x00 for none, 0x0407 for WasmExtBulkMemory)")
+    })
+}
+
+/// Parses `--relay-parent-storage-root`: 32 bytes, in hex or @FILE.
+pub fn parse_hash(flag: &str, value: &str) -> Result<Hash, String> {
+    let bytes = parse_bytes(flag, value)?;
+    let array: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("{flag} must be 32 bytes, got {}", bytes.len()))?;
+    Ok(Hash(array))
 }
 
 #[cfg(test)]
@@ -41,5 +62,19 @@ mod tests {
                 .unwrap_err()
                 .contains("/nonexistent/file")
         );
+    }
+
+    #[test]
+    fn executor_params_and_hashes() {
+        assert_eq!(
+            parse_executor_params("0x00").unwrap(),
+            ExecutorParams::new()
+        );
+        assert!(parse_executor_params("0x0407").unwrap().wasm_bulk_memory());
+        let err = parse_executor_params("0x0409").unwrap_err();
+        assert!(err.contains("ExecutorParams"), "{err}");
+        assert!(parse_executor_params("0x040700").is_err(), "trailing bytes");
+        assert_eq!(parse_hash("--h", &"ab".repeat(32)).unwrap().0, [0xab; 32]);
+        assert!(parse_hash("--h", "0x01").unwrap_err().contains("32 bytes"));
     }
 }

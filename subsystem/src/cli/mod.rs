@@ -75,6 +75,7 @@ impl HostArgs {
             node_version_override: None,
             insecure_validator: self.insecure_validator_i_know_what_i_do,
             skip_version_check: self.disable_worker_version_check,
+            code_bomb_limit: None,
         }
     }
 }

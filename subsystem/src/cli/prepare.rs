@@ -1,18 +1,25 @@
 //! `pvf-node prepare`: compile a PVF through a prepare worker and report the cost.
 
 use super::{EXIT_INVALID, EXIT_OTHER, EXIT_VALID, HostArgs, input, report};
-use crate::host::Host;
+use crate::host::{Host, HostConfig};
 use clap::{Args, ValueEnum};
-use pvf_messages::{ExecutorParams, PvfPrepKind, ValidationCode, VerdictClass};
+use pvf_messages::{PvfPrepKind, ValidationCode, VerdictClass};
 use serde::Serialize;
 use std::path::PathBuf;
 
 /// Arguments of `pvf-node prepare`.
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
-    /// The PVF: a raw Wasm file.
+    /// The PVF as stored on chain: a Wasm file, or an `sp-maybe-compressed-blob` (zstd).
     #[arg(long, value_name = "FILE")]
     pub code: PathBuf,
+    /// The session's executor parameters, SCALE-encoded as the runtime API returns them.
+    #[arg(long, value_name = "HEX|@FILE", default_value = "0x00")]
+    pub executor_params: String,
+    /// Largest decompressed code accepted, in bytes (the relay chain's
+    /// `validation_code_bomb_limit`).
+    #[arg(long, value_name = "BYTES", default_value_t = pvf_messages::primitives::DEFAULT_VALIDATION_CODE_BOMB_LIMIT)]
+    pub bomb_limit: u32,
     /// `precheck` (60 s, memory limit applies) or `prepare` (lenient 360 s, before execution).
     #[arg(long, value_enum, default_value_t = PrepKind::Prepare)]
     pub kind: PrepKind,
@@ -50,8 +57,10 @@ struct PrepareReport {
 
 /// Runs `pvf-node prepare`.
 pub async fn run(args: PrepareArgs) -> u8 {
-    let code = match input::read_code(&args.code) {
-        Ok(c) => ValidationCode(c),
+    let inputs = input::read_code(&args.code)
+        .and_then(|code| Ok((code, input::parse_executor_params(&args.executor_params)?)));
+    let (code, executor_params) = match inputs {
+        Ok((c, p)) => (ValidationCode(c), p),
         Err(e) => {
             eprintln!("pvf-node: {e}");
             return EXIT_OTHER;
@@ -61,8 +70,12 @@ pub async fn run(args: PrepareArgs) -> u8 {
         PrepKind::Precheck => PvfPrepKind::Precheck,
         PrepKind::Prepare => PvfPrepKind::Prepare,
     };
-    let outcome = match Host::new(&args.host.config()) {
-        Ok(host) => host.prepare(&code, &ExecutorParams::default(), kind).await,
+    let config = HostConfig {
+        code_bomb_limit: Some(args.bomb_limit),
+        ..args.host.config()
+    };
+    let outcome = match Host::new(&config) {
+        Ok(host) => host.prepare(&code, &executor_params, kind).await,
         Err(e) => Err(e),
     };
     let code_hash = code.hash().0.to_hex();

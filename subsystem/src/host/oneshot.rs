@@ -32,6 +32,9 @@ pub struct HostConfig {
     pub insecure_validator: bool,
     /// Accept worker binaries of another version (development only).
     pub skip_version_check: bool,
+    /// The validation-code bomb limit, if not the default
+    /// ([`pvf_messages::primitives::DEFAULT_VALIDATION_CODE_BOMB_LIMIT`]).
+    pub code_bomb_limit: Option<u32>,
 }
 
 /// A prepared artifact and what preparing it cost.
@@ -68,6 +71,7 @@ pub struct Host {
     workers: WorkerPaths,
     cache: CacheDir,
     spawn: SpawnConfig,
+    code_bomb_limit: Option<u32>,
 }
 
 fn internal(e: InternalValidationError) -> ValidationError {
@@ -102,6 +106,7 @@ impl Host {
             workers,
             cache,
             spawn,
+            code_bomb_limit: cfg.code_bomb_limit,
         })
     }
 
@@ -143,7 +148,10 @@ impl Host {
     ) -> Result<Prepared, ValidationError> {
         let start = Instant::now();
         let mut worker = self.spawn(WorkerKind::Prepare).await?;
-        let pvf = PvfPrepData::new(code.clone(), executor_params.clone(), kind);
+        let mut pvf = PvfPrepData::new(code.clone(), executor_params.clone(), kind);
+        if let Some(limit) = self.code_bomb_limit {
+            pvf = pvf.with_code_bomb_limit(limit);
+        }
         let answer = exchange::prepare(&mut worker, &pvf).await;
         let ok = classify::prepare_outcome(answer).map_err(ValidationError::Preparation)?;
         let path = exchange::install(&worker, &self.cache, &ArtifactId::of(&pvf), &ok)

@@ -1,0 +1,2 @@
+(module (global (export "__heap_base") i32 (i32.const 0))
+  (func (export "validate_block") (param i32 i32) (result i64) (i64.const 0)))

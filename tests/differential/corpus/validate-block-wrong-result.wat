@@ -1,0 +1,3 @@
+(module (import "env" "memory" (memory 17))
+(global (export "__heap_base") i32 (i32.const 131072))
+(func (export "validate_block") (param i32 i32) (result i32) (i32.const 0)))
