@@ -7,8 +7,10 @@
 //!   equivalents of Polkadot's test parachains, compiled to Wasm by `build.rs` from the
 //!   `guests/` workspace. They exercise the ABI as real PVFs do (imported or exported memory,
 //!   the host allocator, SCALE params and results) and cover both Wasm feature sets a host
-//!   must accept: Rust's default `wasm32-unknown-unknown` output (bulk memory, sign-ext, …)
-//!   and MVP-only `wasm32v1-none` output.
+//!   must handle: MVP-only `wasm32v1-none` output as real runtimes are built, and Rust's
+//!   default `wasm32-unknown-unknown` output (bulk memory, sign-ext, …), which the reference
+//!   rejects.
+//! - **Host calls** ([`host_calls`]): PVFs whose work is calls into the host functions.
 //! - **Variants** ([`with_custom_section`]): the same PVF under another code hash.
 //! - **Chain helpers** ([`adder_chain`]): host-side mirrors of the guests' state transition,
 //!   to build valid candidates and predict the heads the guests must return.
@@ -20,11 +22,12 @@
 
 pub mod adder_chain;
 mod guests;
+pub mod host_calls;
 pub mod hostile;
 mod scale;
 mod sections;
 
-pub use guests::{adder, adder_mvp, halt, undying};
+pub use guests::{adder, adder_mvp, adder_rust_default, halt, undying};
 pub use sections::with_custom_section;
 
 #[cfg(test)]
