@@ -13,6 +13,10 @@ pub const DEFAULT_HEAP_PAGES_ESTIMATE: u32 = 32;
 /// Absolute ceiling of a PVF's linear memory, in pages, when `MaxMemoryPages` is not set
 /// (32 + 2048, as the reference).
 pub const DEFAULT_MAX_MEMORY_PAGES: u32 = DEFAULT_HEAP_PAGES_ESTIMATE + 2048;
+/// The name `workers/src/execute.rs` still uses for the default memory grant (the same 2 080
+/// pages); kept so that the workspace builds until the workers' engine rewrite moves to
+/// [`DEFAULT_MAX_MEMORY_PAGES`].
+pub const DEFAULT_EXTRA_HEAP_PAGES: u32 = DEFAULT_MAX_MEMORY_PAGES;
 /// Logical stack limit in Wasm values: the depth at which the instrumented module traps.
 pub const DEFAULT_STACK_LOGICAL_MAX: u32 = 65_536;
 /// Native stack available to Wasm code, in bytes.
