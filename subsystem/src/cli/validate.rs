@@ -21,7 +21,8 @@ pub struct ValidateArgs {
     /// The relay-chain block number the candidate is built on.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub relay_parent_number: u32,
-    /// Which deadline applies (sets the default timeout: backing 2 s, approval and dispute 12 s).
+    /// Which kind of validation: sets the default timeout (backing 2 s, approval and dispute
+    /// 12 s) and the retries (none for backing; approval and dispute as the node retries).
     #[arg(long, value_enum, default_value_t = ExecKind::Backing)]
     pub exec_kind: ExecKind,
     /// CPU-time limit of the execution job in milliseconds (wall clock: 4 times this).
@@ -85,8 +86,14 @@ pub async fn run(args: ValidateArgs) -> u8 {
     let start = Instant::now();
     let outcome = match Host::new(&args.host.config()) {
         Ok(host) => {
-            host.validate(&ValidationCode(code), &params, &executor_params, timeout)
-                .await
+            host.validate_as(
+                args.exec_kind.into(),
+                &ValidationCode(code),
+                &params,
+                &executor_params,
+                timeout,
+            )
+            .await
         }
         Err(e) => Err(e),
     };
