@@ -303,11 +303,11 @@ async fn a_corrupted_artifact_is_prepared_again_and_retried_for_approval_only() 
 
     std::fs::write(&artifact, b"not an artifact").unwrap();
     let err = run_adder(&host, PvfExecKind::Backing).await.unwrap_err();
-    // The job checks the artifact's checksum before it maps it.
+    // The job checks the artifact's checksum before it maps it: a proven local fault.
     assert!(
         matches!(
             err,
-            ValidationError::PossiblyInvalid(PossiblyInvalidError::CorruptedArtifact)
+            ValidationError::Internal(InternalValidationError::CorruptedArtifact(_))
         ),
         "backing never retries: {err:?}"
     );
