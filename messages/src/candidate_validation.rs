@@ -5,10 +5,11 @@
 //! `CandidateValidationMessage` so that code written against Polkadot reads the same here.
 //!
 //! Two rules shape the verdict types:
-//! - **Only a deterministic failure of the candidate becomes [`CandidateVerdict::Invalid`].**
-//!   Everything that may stem from the local machine (a killed worker, a timeout on a loaded
-//!   host, a possibly-invalid outcome the host could not resolve, a host that stopped) is a
-//!   [`ValidationFailed`]: no vote either way. [`verdict_from_host_error`] is the one place that
+//! - **The reference's verdicts.** A deterministic failure of the candidate, and a
+//!   possibly-invalid outcome that persisted after the reference's retries, become
+//!   [`CandidateVerdict::Invalid`]; what this host proves local (a worker that could not
+//!   spawn, a stalled job, an unusable artifact, a host that stopped) is a
+//!   [`ValidationFailed`]: no vote either way. [`crate::verdict_policy`] is the one place that
 //!   decides which is which.
 //! - **Names do not clash with the PVF's output**: [`crate::ValidationResult`] is what
 //!   `validate_block` returns; [`CandidateVerdict`] is what candidate validation concludes.
@@ -170,9 +171,10 @@ impl CandidateVerdict {
 /// (Polkadot's `ValidationFailed`, typed so that callers can still count outcome classes).
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum ValidationFailed {
-    /// The host answered with an error that is not deterministic: possibly invalid (for
-    /// approvals and disputes, already after the host's retry), a local fault, or a deadline
-    /// that passed. Never carries an error of class [`VerdictClass::Invalid`].
+    /// The host answered with an error that is no vote: a local fault it proved, a
+    /// preparation failure, or a deadline that passed. Never carries an error of class
+    /// [`VerdictClass::Invalid`] or [`VerdictClass::PossiblyInvalid`] (see
+    /// [`verdict_from_host_error`]).
     #[error("{0}")]
     Host(ValidationError),
     /// The subsystem stopped (`Conclude`) before the host answered.
@@ -184,8 +186,9 @@ pub enum ValidationFailed {
 }
 
 impl ValidationFailed {
-    /// [`VerdictClass::PossiblyInvalid`] for an unresolved possibly-invalid outcome,
-    /// [`VerdictClass::Error`] for everything else. Never [`VerdictClass::Invalid`].
+    /// The class of the host's error if it carries one ([`VerdictClass::Error`] for every
+    /// error [`verdict_from_host_error`] leaves without a vote), else [`VerdictClass::Error`].
+    /// Never [`VerdictClass::Invalid`].
     pub fn class(&self) -> VerdictClass {
         match self {
             Self::Host(e) if e.class() == VerdictClass::PossiblyInvalid => {
@@ -196,29 +199,7 @@ impl ValidationFailed {
     }
 }
 
-/// Maps a host error to a verdict, or to no verdict.
-///
-/// | host error | result |
-/// |---|---|
-/// | `Invalid(reason)` | `Ok(Invalid(Execution(reason)))` |
-/// | `Preparation(e)`, `e` deterministic | `Ok(Invalid(Preparation(e)))` |
-/// | `Preparation(e)`, `e` not deterministic | `Err(Host(..))` |
-/// | `PossiblyInvalid(..)` (the host has retried where a retry is sound) | `Err(Host(..))` |
-/// | `Internal(..)`, `ExecutionDeadline` | `Err(Host(..))` |
-///
-/// Unlike Polkadot, a possibly-invalid outcome never becomes `Invalid`: it may be a local
-/// fault, and a wrong `Invalid` vote raises a dispute.
-pub fn verdict_from_host_error(e: ValidationError) -> Result<CandidateVerdict, ValidationFailed> {
-    match e {
-        ValidationError::Invalid(reason) => Ok(CandidateVerdict::Invalid(
-            InvalidCandidateReason::Execution(reason),
-        )),
-        // As in the reference: code that fails to prepare should have been rejected by
-        // pre-checking before it was enacted. If it still fails here, this node may be the odd
-        // one out (a memory limit, a CPU feature), so it does not vote against the candidate.
-        other => Err(ValidationFailed::Host(other)),
-    }
-}
+pub use crate::verdict_policy::verdict_from_host_error;
 
 /// The answer to a [`CandidateValidationMessage::PreCheck`] (Polkadot's `PreCheckOutcome`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -313,8 +294,11 @@ mod tests {
     }
 
     #[test]
-    fn only_deterministic_errors_become_invalid() {
-        let invalid = [ValidationError::Invalid(InvalidCandidate::HardTimeout)];
+    fn only_votes_become_verdicts() {
+        let invalid = [
+            ValidationError::Invalid(InvalidCandidate::HardTimeout),
+            ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath),
+        ];
         for e in invalid {
             assert!(matches!(
                 verdict_from_host_error(e),
@@ -325,21 +309,13 @@ mod tests {
             // Even a deterministic preparation error: pre-checking is where code is judged.
             ValidationError::Preparation(PrepareError::Prevalidation("x".into())),
             ValidationError::Preparation(PrepareError::TimedOut),
-            ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath),
             ValidationError::Internal(InternalValidationError::Io("x".into())),
             ValidationError::ExecutionDeadline,
         ];
         for e in no_verdict {
             let failed = verdict_from_host_error(e.clone()).unwrap_err();
-            assert_ne!(failed.class(), VerdictClass::Invalid);
+            assert_eq!(failed.class(), VerdictClass::Error);
             assert_eq!(failed, ValidationFailed::Host(e));
         }
-        assert_eq!(
-            ValidationFailed::Host(ValidationError::PossiblyInvalid(
-                PossiblyInvalidError::CorruptedArtifact
-            ))
-            .class(),
-            VerdictClass::PossiblyInvalid
-        );
     }
 }

@@ -99,7 +99,8 @@ pub enum InvalidCandidate {
 }
 
 /// A failure that may or may not be the candidate's fault. The host retries these for
-/// approvals and disputes; they never count against the candidate by themselves.
+/// approvals and disputes ([`crate::verdict_policy`]); one that persists (or any, for backing)
+/// becomes [`InvalidCandidate::ExecutionError`], as in the reference.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum PossiblyInvalidError {
     /// The worker died during the job (it may have been killed by the OOM killer or an operator).
@@ -111,15 +112,14 @@ pub enum PossiblyInvalidError {
     /// The job panicked.
     #[error("the execution job panicked: {0}")]
     JobError(String),
-    /// The artifact could not be loaded or instantiated (it may be stale or corrupted).
+    /// The artifact passed its checksum but could not be loaded, or the runtime could not
+    /// be built from it (a link error, an instantiation that failed without a trap).
     #[error("runtime construction failed: {0}")]
     RuntimeConstruction(String),
-    /// The artifact's checksum did not match what was recorded when it was prepared.
-    #[error("the artifact is corrupted")]
-    CorruptedArtifact,
 }
 
-/// A local fault: the validation could not be carried out. Never a verdict.
+/// A local fault this host can prove: the validation could not be carried out. Never a
+/// verdict.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, thiserror::Error)]
 pub enum InternalValidationError {
     /// No usable worker binary was found.
@@ -150,6 +150,15 @@ pub enum InternalValidationError {
     /// The workers' sandbox cannot give the protection secure validator mode requires.
     #[error("{0}")]
     Sandbox(String),
+    /// The artifact is missing, unreadable, or does not match the checksum recorded when it
+    /// was prepared; caught before it was mapped. No PVF can cause this: the artifact is
+    /// deleted and prepared again.
+    #[error("the artifact is unusable: {0}")]
+    CorruptedArtifact(String),
+    /// The job ran out of wall-clock time without using its CPU budget: the worker or the job
+    /// was stopped, or starved by the machine. Not the PVF's doing.
+    #[error("the execution stalled: {0}")]
+    JobStalled(String),
 }
 
 /// Why the host gave no `Ok` for a validation request.

@@ -13,6 +13,8 @@
 //! - [`protocol`]: what the host and the workers say to each other over that framing.
 //! - [`error`]: preparation and execution failures, each knowing whether it is
 //!   deterministic (may count against a candidate) or a local fault (may not).
+//! - [`verdict_policy`]: which execution outcomes are retried, which delete an artifact, and
+//!   which are a vote, per kind of execution (backing, approval, dispute).
 //! - [`version`]: the version and build id that node and workers compare at spawn.
 
 pub mod candidate_validation;
@@ -23,6 +25,7 @@ pub mod frame;
 pub mod host;
 pub mod primitives;
 pub mod protocol;
+pub mod verdict_policy;
 pub mod version;
 
 pub use error::{

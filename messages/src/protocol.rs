@@ -255,7 +255,8 @@ pub enum ExecuteResponse {
     /// The worker could not run the job (fork, pipe or clock failure).
     #[codec(index = 6)]
     Internal(String),
-    /// The artifact on disk does not match the checksum the host recorded.
+    /// The artifact is missing or unreadable, or does not match the checksum the host
+    /// recorded; caught before it was mapped.
     #[codec(index = 7)]
     CorruptedArtifact,
     /// The PoV could not be decompressed within the PoV bomb limit: deterministic.

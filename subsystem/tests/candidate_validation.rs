@@ -338,9 +338,15 @@ async fn only_execution_verdicts_become_invalid() {
             ValidationError::Preparation(PrepareError::TimedOut),
             VerdictClass::Error,
         ),
+        // What persisted after the host's retries is voted invalid, as in the reference.
         (
             ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath),
-            VerdictClass::PossiblyInvalid,
+            VerdictClass::Invalid,
+        ),
+        // What the host proved local is no vote.
+        (
+            ValidationError::Internal(InternalValidationError::JobStalled("stopped".into())),
+            VerdictClass::Error,
         ),
         (
             ValidationError::Internal(InternalValidationError::Io("disk full".into())),

@@ -19,8 +19,9 @@
 //!   preparation) for a malformed or over-long one; when the worker ends inside a frame or
 //!   before one, a worker death (`PossiblyInvalid`, or `WorkerFailed` with the exact exit
 //!   status or signal for preparation); when it stalls there until the wall clock runs out,
-//!   a death too for execution (no job of its spent the CPU budget, see
-//!   `exchange::execute`) and a non-deterministic `TimedOut` for preparation;
+//!   a stall for execution (no job of its spent the CPU budget, see
+//!   `exchange::wall_clock_expired`: an internal error) and a non-deterministic `TimedOut`
+//!   for preparation;
 //! - so that bytes which are not a valid response frame (nothing at all included) are never
 //!   an `Invalid` verdict, a success, nor a deterministic preparation error;
 //! - every handshake failure is a typed `SpawnError` that classifies as a local fault.
@@ -233,7 +234,7 @@ fn execute(plan: &Plan) -> Result<classify::Executed, ValidationError> {
             budget(plan),
         )
         .await;
-        classify::execute_outcome(answer)
+        classify::execute_outcome(answer, budget(plan))
     })
 }
 
@@ -269,12 +270,21 @@ fn death(end: End) -> String {
 fn expected_execute(plan: &Plan) -> Result<classify::Executed, ValidationError> {
     use ValidationError as V;
     match frame::read_frame::<_, ExecuteResponse>(&mut &plan.response[..]) {
-        Ok(r) => classify::execute_outcome(Ok(r)),
+        Ok(r) => classify::execute_outcome(Ok(r), budget(plan)),
         Err(e @ (FrameError::Decode(_) | FrameError::TooLong { .. })) => Err(V::Internal(
             InternalValidationError::HostCommunication(e.to_string()),
         )),
-        // Ended inside a frame (or before one): the worker died, or it stalled at the wall
-        // clock with no job spending CPU time, which the host also reports as a death.
+        // Stalled there until the wall clock ran out, with no job spending CPU time: a
+        // proven local fault.
+        Err(_) if plan.end == End::Hang => classify::execute_outcome(
+            exchange::wall_clock_expired(
+                Some(Duration::ZERO),
+                HANGING,
+                HANGING * pvf_subsystem::host::WALL_CLOCK_FACTOR,
+            ),
+            HANGING,
+        ),
+        // Ended inside a frame (or before one): the worker died.
         Err(_) => Err(V::PossiblyInvalid(
             PossiblyInvalidError::AmbiguousWorkerDeath,
         )),

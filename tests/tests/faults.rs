@@ -12,13 +12,15 @@
 //! The cases:
 //! 1. SIGKILL and SIGSTOP sent to prepare workers, execute workers and their job processes
 //!    at random points of a preparation or an execution. A killed process is a retryable
-//!    death (approval and dispute retry and succeed); a stopped one is ended by the host's
-//!    wall-clock limit (4 × the CPU budget), not waited for, and since the job did not use its
-//!    CPU budget the stall is the machine's fault, not the PVF's: possibly-invalid, never a
-//!    hard timeout.
+//!    death (approval and dispute retry and succeed; backing gets possibly-invalid, which
+//!    candidate validation votes invalid, as the reference does); a stopped one is ended by
+//!    the host's wall-clock limit (4 × the CPU budget), not waited for, and since the job did
+//!    not use its CPU budget the stall is the machine's fault, not the PVF's: an internal
+//!    error (no vote), never a hard timeout.
 //! 2. The artifact deleted, truncated, bit-flipped or replaced by another PVF's artifact
-//!    between validations: backing gets possibly-invalid (corrupted artifact or runtime
-//!    construction), approval and dispute re-prepare and succeed.
+//!    between validations: caught by its checksum before it is mapped, so backing gets an
+//!    internal error (no vote) and the artifact is forgotten; approval and dispute re-prepare
+//!    and succeed.
 //! 3. The cache made read-only (a read-only bind mount: file modes do not stop root) and full
 //!    (a tmpfs smaller than the artifact): preparations and spawns fail with errors that are
 //!    not deterministic, so no verdict, and succeed once the cache is writable or larger.
@@ -361,12 +363,16 @@ async fn signals_to_execute_workers_and_jobs_are_never_a_verdict() {
                 );
                 match &outcome {
                     Ok(result) => assert_eq!(result.head_data.0, expected),
-                    // A death the retry could not cover: backing never retries, and a stall
-                    // ends after the execution timeout, past which nothing is retried.
+                    // A death the retry could not cover (backing never retries): possibly
+                    // invalid, as in the reference.
                     Err(ValidationError::PossiblyInvalid(
                         PossiblyInvalidError::AmbiguousWorkerDeath
                         | PossiblyInvalidError::AmbiguousJobDeath(_),
-                    )) => {}
+                    )) if sig == libc::SIGKILL => {}
+                    // A stall ends after the execution timeout, past which nothing is
+                    // retried; the job did not use its budget: a local fault, no vote.
+                    Err(ValidationError::Internal(InternalValidationError::JobStalled(_)))
+                        if sig == libc::SIGSTOP => {}
                     Err(other) => panic!("{hit}: a local fault must not give {other:?}"),
                 }
                 if sig == libc::SIGKILL && kind != PvfExecKind::Backing {
@@ -560,13 +566,10 @@ async fn damaged_artifacts_are_prepared_again_and_never_a_verdict() {
             match (kind, &outcome) {
                 // Approval and dispute delete the artifact, prepare it again and retry.
                 (PvfExecKind::Approval | PvfExecKind::Dispute, Ok(_)) => {}
-                // Backing never retries; the answer is not a verdict.
+                // Backing never retries; the checksum proves the fault local: no vote.
                 (
                     PvfExecKind::Backing,
-                    Err(ValidationError::PossiblyInvalid(
-                        PossiblyInvalidError::CorruptedArtifact
-                        | PossiblyInvalidError::RuntimeConstruction(_),
-                    )),
+                    Err(ValidationError::Internal(InternalValidationError::CorruptedArtifact(_))),
                 ) => {}
                 _ => panic!("artifact {what}, {kind:?}: {outcome:?}"),
             }

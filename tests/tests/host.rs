@@ -3,9 +3,9 @@
 
 use parity_scale_codec::Encode;
 use pvf_messages::{
-    BlockData, ExecutorParams, Hash, HeadData, InvalidCandidate, PossiblyInvalidError,
-    PrepareError, PvfExecKind, PvfPrepKind, ValidationCode, ValidationError, ValidationParams,
-    host::PvfPrepData,
+    BlockData, ExecutorParams, Hash, HeadData, InternalValidationError, InvalidCandidate,
+    PossiblyInvalidError, PrepareError, PvfExecKind, PvfPrepKind, ValidationCode, ValidationError,
+    ValidationParams, candidate_validation::CandidateVerdict, host::PvfPrepData, verdict_policy,
 };
 use pvf_subsystem::host::{self, Config, ValidationHost};
 use pvf_test_pvfs::adder_chain;
@@ -303,11 +303,11 @@ async fn a_corrupted_artifact_is_prepared_again_and_retried_for_approval_only() 
 
     std::fs::write(&artifact, b"not an artifact").unwrap();
     let err = run_adder(&host, PvfExecKind::Backing).await.unwrap_err();
-    // The job checks the artifact's checksum before it maps it.
+    // The job checks the artifact's checksum before it maps it: a proven local fault.
     assert!(
         matches!(
             err,
-            ValidationError::PossiblyInvalid(PossiblyInvalidError::CorruptedArtifact)
+            ValidationError::Internal(InternalValidationError::CorruptedArtifact(_))
         ),
         "backing never retries: {err:?}"
     );
@@ -644,24 +644,90 @@ async fn a_job_death_is_retried_for_disputes() {
 }
 
 #[tokio::test]
-async fn a_vanished_artifact_is_a_runtime_construction_failure_and_is_prepared_again() {
+async fn a_vanished_artifact_is_a_local_fault_and_is_prepared_again() {
     let cache = tempfile::tempdir().unwrap();
     let (host, running) = start(config(cache.path()));
     run_adder(&host, PvfExecKind::Backing).await.unwrap();
     std::fs::remove_file(artifacts_in(cache.path()).pop().unwrap()).unwrap();
+    // Caught before mapping, and no PVF can cause it: no vote, even for backing; the artifact
+    // is forgotten, so the next request prepares it again.
     let err = run_adder(&host, PvfExecKind::Backing).await.unwrap_err();
     assert!(
         matches!(
             err,
-            ValidationError::PossiblyInvalid(PossiblyInvalidError::RuntimeConstruction(_))
+            ValidationError::Internal(InternalValidationError::CorruptedArtifact(_))
         ),
         "{err:?}"
     );
+    assert!(
+        verdict_policy::verdict_from_host_error(err).is_err(),
+        "no vote"
+    );
     run_adder(&host, PvfExecKind::Backing).await.unwrap();
     std::fs::remove_file(artifacts_in(cache.path()).pop().unwrap()).unwrap();
+    // Approval and dispute prepare it again and retry at once.
     run_adder(&host, PvfExecKind::Dispute).await.unwrap();
     let stats = host.stats();
     assert_eq!((stats.preparations, stats.retries), (3, 1), "{stats:?}");
+    drop(host);
+    running.await.unwrap();
+}
+
+/// A PVF whose runtime cannot be built (its start function calls an unknown import) fails
+/// the same way everywhere. Backing answers at once and keeps the artifact: before, every
+/// backing deleted and recompiled it, a cheap amplifier against every validator. Approval and
+/// dispute prepare it again once, as the reference does, and then vote invalid.
+#[tokio::test]
+async fn a_runtime_construction_failure_is_invalid_and_only_approval_prepares_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let (host, running) = start(config(cache.path()));
+    let code = pvf_test_pvfs::hostile::start_calls_unknown_import();
+    let run = |kind: PvfExecKind| {
+        let (params, _) = adder_params(0);
+        host.execute_pvf(pvf(&code), params, Duration::from_secs(2), kind, None)
+    };
+    let is_construction = |e: &ValidationError| {
+        matches!(
+            e,
+            ValidationError::PossiblyInvalid(PossiblyInvalidError::RuntimeConstruction(_))
+        )
+    };
+    for _ in 0..3 {
+        let err = run(PvfExecKind::Backing).await.unwrap_err();
+        assert!(is_construction(&err), "{err:?}");
+        assert!(
+            matches!(
+                verdict_policy::verdict_from_host_error(err),
+                Ok(CandidateVerdict::Invalid(_))
+            ),
+            "backing votes invalid at once"
+        );
+    }
+    let stats = host.stats();
+    assert_eq!(
+        (stats.preparations, stats.retries),
+        (1, 0),
+        "backing never prepares again: {stats:?}"
+    );
+    assert_eq!(artifacts_in(cache.path()).len(), 1, "the artifact is kept");
+    for (n, kind) in [PvfExecKind::Approval, PvfExecKind::Dispute]
+        .into_iter()
+        .enumerate()
+    {
+        let err = run(kind).await.unwrap_err();
+        assert!(is_construction(&err), "{err:?}");
+        assert!(matches!(
+            verdict_policy::verdict_from_host_error(err),
+            Ok(CandidateVerdict::Invalid(_))
+        ));
+        let stats = host.stats();
+        let n = n as u64 + 1;
+        assert_eq!(
+            (stats.preparations, stats.retries),
+            (1 + n, n),
+            "{kind:?} prepares again once: {stats:?}"
+        );
+    }
     drop(host);
     running.await.unwrap();
 }

@@ -290,3 +290,92 @@ fn one_binary_can_serve_both_roles() {
         pvf_test_pvfs::hostile::UNKNOWN_IMPORT_UNCALLED_HEAD
     );
 }
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: sending a signal has no memory-safety preconditions.
+    assert_eq!(
+        unsafe { libc::kill(pid as i32, sig) },
+        0,
+        "signal {sig} to {pid}"
+    );
+}
+
+/// The worker is stopped 100 ms into a job that needs about 1.5 s of CPU time under a budget
+/// of 1 s, and resumed once the job has finished on its own (it is another process, and runs
+/// on). The job's report then says "valid", but the job used more than its budget: the
+/// worker answers a timeout (its own check of the job's CPU time), and the host would not
+/// believe an `Ok` past the budget anyway. Before both checks the answer was valid, with
+/// `cpu_time_ms` 1449.
+#[test]
+fn a_job_that_outruns_its_budget_while_its_worker_is_stopped_is_a_hard_timeout() {
+    use pvf_messages::{InvalidCandidate, protocol::ExecuteResponse};
+    use pvf_tests::candidates::undying_params;
+    let cache = tempfile::tempdir().unwrap();
+    let host = pvf_tests::host(cache.path());
+    let rt = pvf_tests::runtime();
+    let params = ExecutorParams::default();
+    let budget = Duration::from_secs(1);
+    rt.block_on(async {
+        let artifact = host
+            .prepare(
+                &ValidationCode(pvf_test_pvfs::undying().to_vec()),
+                &params,
+                PvfPrepKind::Prepare,
+            )
+            .await
+            .unwrap()
+            .path;
+        // Calibrate: how many keccak rounds make about 1.5 s of CPU time here.
+        let probe = 100_000;
+        let probed = host
+            .execute(&artifact, &undying_params(probe, 1), &params, budget * 10)
+            .await
+            .unwrap()
+            .cpu_time;
+        let rounds = (u128::from(probe) * 1500 / probed.as_millis().max(1)) as u32;
+        let vp = undying_params(rounds, 1);
+
+        // The raw answer of the worker.
+        let mut worker = host.spawn(WorkerKind::Execute).await.unwrap();
+        let pid = worker.pid().unwrap();
+        let stop_and_resume = async {
+            job_of(pid).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            signal(pid, libc::SIGSTOP);
+            // The job needs about 1.5 s; the wall-clock limit is 4 s.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            signal(pid, libc::SIGCONT);
+        };
+        let (answer, ()) = tokio::join!(
+            pvf_subsystem::host::exchange::execute(&mut worker, &artifact, &vp, &params, budget),
+            stop_and_resume
+        );
+        match answer {
+            Ok(ExecuteResponse::TimedOut { cpu_time_ns }) => {
+                assert!(Duration::from_nanos(cpu_time_ns) >= budget, "{cpu_time_ns}")
+            }
+            other => panic!("a job past its budget must be a timeout: {other:?}"),
+        }
+        worker.shutdown().await;
+
+        // And the classified outcome, through a fresh worker.
+        let mut worker = host.spawn(WorkerKind::Execute).await.unwrap();
+        let pid = worker.pid().unwrap();
+        let stop_and_resume = async {
+            job_of(pid).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            signal(pid, libc::SIGSTOP);
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            signal(pid, libc::SIGCONT);
+        };
+        let (outcome, ()) = tokio::join!(
+            execute_on(&mut worker, &artifact, &vp, &params, budget),
+            stop_and_resume
+        );
+        assert_eq!(
+            outcome.unwrap_err(),
+            ValidationError::Invalid(InvalidCandidate::HardTimeout)
+        );
+        worker.shutdown().await;
+    });
+}

@@ -345,7 +345,8 @@ fn cpu_clock(pid: libc::pid_t) -> Option<libc::clockid_t> {
 }
 
 /// Watches job `pid` until it reports, exits or uses up `cpu_budget` beyond the `waited` CPU
-/// time it had used before it got its input.
+/// time it had used before it got its input. A job whose CPU time (less `waited`) reached
+/// `cpu_budget` by the time it ended is [`JobEnd::TimedOut`], whatever it reported.
 fn watch(
     pid: libc::pid_t,
     read_end: OwnedFd,
@@ -353,6 +354,7 @@ fn watch(
     cpu_budget: Duration,
     collect: Collect,
 ) -> io::Result<JobEnd> {
+    let relative_budget = cpu_budget;
     let cpu_budget = cpu_budget + waited;
     let (have_clock, clock) = match cpu_clock(pid) {
         Some(clock) => (true, clock),
@@ -410,17 +412,28 @@ fn watch(
             break;
         }
         if collect == Collect::OnReport && complete_frame(&buf) {
-            let usage = Usage {
-                cpu: if have_clock {
-                    cpu_time_of(clock)
-                        .unwrap_or_default()
-                        .saturating_sub(waited)
-                } else {
-                    Duration::ZERO
-                },
-                max_rss_bytes: 0,
+            let cpu = have_clock.then(|| cpu_time_of(clock)).flatten();
+            let usage = match cpu {
+                Some(cpu) => {
+                    UNREAPED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+                    Usage {
+                        cpu: cpu.saturating_sub(waited),
+                        max_rss_bytes: 0,
+                    }
+                }
+                // The job's clock cannot be read: its CPU time is known only once it is
+                // reaped. It has reported, so it has nothing more to say.
+                None => {
+                    // SAFETY: signalling our own child.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let (_, mut usage) = reap(pid)?;
+                    usage.cpu = usage.cpu.saturating_sub(waited);
+                    usage
+                }
             };
-            UNREAPED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+            if usage.cpu >= relative_budget {
+                return Ok(JobEnd::TimedOut(usage));
+            }
             return Ok(match frame::read_frame::<_, JobReport>(&mut &buf[..]) {
                 Ok(report) => JobEnd::Reported(report, usage),
                 Err(e) => JobEnd::Died(format!("the job's report is malformed: {e}"), usage),
@@ -433,7 +446,10 @@ fn watch(
     }
     let (status, mut usage) = reap(pid)?;
     usage.cpu = usage.cpu.saturating_sub(waited);
-    if timed_out {
+    // However the job ended, a job that used its whole budget timed out (the reference checks
+    // the job's rusage the same way): its report may have been written after the budget ran
+    // out while this worker was stopped or starved and could not stop the job in time.
+    if timed_out || usage.cpu >= relative_budget {
         return Ok(JobEnd::TimedOut(usage));
     }
     if oversized {
@@ -599,6 +615,39 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Burns about `cpu` of CPU time on two threads at once, so that the job's CPU time runs
+    /// ahead of the wall-clock time its watcher waits.
+    fn burn_on_two_threads(cpu: Duration) {
+        let burn = move || {
+            let clock = cpu_clock(0).expect("own clock");
+            let start = cpu_time_of(clock).unwrap_or_default();
+            while cpu_time_of(clock).unwrap_or_default() - start < cpu {
+                std::hint::black_box(0u64);
+            }
+        };
+        let other = std::thread::spawn(burn);
+        burn();
+        let _ = other.join();
+    }
+
+    #[test]
+    fn a_report_sent_after_the_budget_ran_out_is_a_timeout() {
+        for collect in [Collect::AtExit, Collect::OnReport] {
+            // The job uses about 400 ms of CPU in about 200 ms (less on a busy machine is
+            // fine too): its report comes before the watcher's 300 ms poll ends.
+            let end = run_job_with(Spawn::Fork, collect, Duration::from_millis(300), || {
+                burn_on_two_threads(Duration::from_millis(400));
+                b"too late".to_vec()
+            })
+            .unwrap();
+            match end {
+                JobEnd::TimedOut(u) => assert!(u.cpu >= Duration::from_millis(300), "{u:?}"),
+                other => panic!("{collect:?}: {other:?}"),
+            }
+        }
+        reap_unreaped();
     }
 
     #[test]

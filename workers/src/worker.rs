@@ -503,11 +503,9 @@ impl ExecutionThread {
             match pvf_messages::checksum::of_file(&artifact) {
                 Ok(sum) if sum == req.artifact_checksum => {}
                 Ok(_) => return ExecuteResponse::CorruptedArtifact,
-                Err(e) => {
-                    return ExecuteResponse::RuntimeConstruction(format!(
-                        "reading the artifact: {e}"
-                    ));
-                }
+                // Missing or unreadable: as unusable as a corrupted one, and as surely local
+                // (the PVF has not run yet), so the host prepares it again.
+                Err(_) => return ExecuteResponse::CorruptedArtifact,
             }
         }
         if self.work.send((req, artifact)).is_err() {

@@ -199,7 +199,6 @@ pub fn possibly_invalid_error() -> impl Strategy<Value = PossiblyInvalidError> {
         text().prop_map(PossiblyInvalidError::AmbiguousJobDeath),
         text().prop_map(PossiblyInvalidError::JobError),
         text().prop_map(PossiblyInvalidError::RuntimeConstruction),
-        Just(PossiblyInvalidError::CorruptedArtifact),
     ]
 }
 
@@ -213,6 +212,8 @@ pub fn internal_validation_error() -> impl Strategy<Value = InternalValidationEr
         text().prop_map(InternalValidationError::Io),
         text().prop_map(InternalValidationError::Kernel),
         text().prop_map(InternalValidationError::Sandbox),
+        text().prop_map(InternalValidationError::CorruptedArtifact),
+        text().prop_map(InternalValidationError::JobStalled),
     ]
 }
 

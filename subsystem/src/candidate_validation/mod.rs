@@ -5,9 +5,11 @@
 //!   size, PoV hash, code hash, validation-data hash against the descriptor), so a candidate
 //!   that fails them costs no worker time; then the host executes the PVF (preparing it first
 //!   if needed); then the outputs are checked against the descriptor's head hash and the
-//!   receipt's commitments hash. Host errors are mapped by
-//!   [`verdict_from_host_error`](pvf_messages::candidate_validation::verdict_from_host_error):
-//!   only deterministic failures become `Invalid`, everything else is `ValidationFailed`.
+//!   receipt's commitments hash. The host's final answer (after the retries of
+//!   [`pvf_messages::verdict_policy`]) is mapped by
+//!   [`verdict_from_host_error`](pvf_messages::verdict_policy::verdict_from_host_error):
+//!   deterministic failures and possibly-invalid outcomes that persisted become `Invalid`, as
+//!   in the reference; what the host proved local is `ValidationFailed` (no vote).
 //! - `PreCheck`: the code and the session's executor parameters are fetched from the
 //!   runtime API (another subsystem, over the overseer), then the host prepares the code with
 //!   the strict pre-check timeout.

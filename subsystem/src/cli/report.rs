@@ -2,15 +2,17 @@
 
 use super::{EXIT_INVALID, EXIT_OTHER, EXIT_VALID};
 use crate::host::Validated;
-use pvf_messages::{ValidationError, VerdictClass};
+use pvf_messages::{ValidationError, VerdictClass, verdict_policy};
 use serde::Serialize;
 
 /// The outcome of validating one candidate, as printed by `pvf-node validate --json`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Verdict {
-    /// `valid`, `invalid`, `possibly-invalid` or `error`.
+    /// The final verdict, as candidate validation would vote: `valid`, `invalid`, or `error`
+    /// (no vote). A possibly-invalid outcome that persisted after the retries is `invalid`.
     pub verdict: &'static str,
-    /// Why, for anything but `valid`.
+    /// Why, for anything but `valid`: the host's last raw outcome (e.g. "possibly invalid: the
+    /// execution job died: …" for an `invalid` verdict).
     pub reason: Option<String>,
     /// The new head (hex), for a valid candidate.
     pub head_data: Option<String>,
@@ -48,7 +50,7 @@ impl Verdict {
                 wall_time_ms,
             },
             Err(e) => Self {
-                verdict: e.class().as_str(),
+                verdict: final_class(e).as_str(),
                 reason: Some(e.to_string()),
                 head_data: None,
                 hrmp_watermark: None,
@@ -82,6 +84,20 @@ impl Verdict {
                 reason.as_deref().unwrap_or("no reason given")
             ),
         }
+    }
+}
+
+/// The final class of a validation that ended with `e`: what
+/// [`verdict_policy::verdict_from_host_error`] votes, except that code failing to prepare for a
+/// deterministic reason is reported `invalid` (the pre-check's verdict on the code, which is
+/// what a user of `validate` asks about; candidate validation gives no vote on it).
+pub fn final_class(e: &ValidationError) -> VerdictClass {
+    match e {
+        ValidationError::Preparation(p) if p.is_deterministic() => VerdictClass::Invalid,
+        e => match verdict_policy::verdict_from_host_error(e.clone()) {
+            Ok(verdict) => verdict.class(),
+            Err(failed) => failed.class(),
+        },
     }
 }
 

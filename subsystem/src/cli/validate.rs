@@ -32,7 +32,8 @@ pub struct ValidateArgs {
     /// The relay parent's storage root (32 bytes): hex, or @FILE.
     #[arg(long, value_name = "HEX|@FILE")]
     pub relay_parent_storage_root: Option<String>,
-    /// Which deadline applies (sets the default timeout: backing 2 s, approval and dispute 12 s).
+    /// Which kind of validation: sets the default timeout (backing 2 s, approval and dispute
+    /// 12 s) and the retries (none for backing; approval and dispute as the node retries).
     #[arg(long, value_enum, default_value_t = ExecKind::Backing)]
     pub exec_kind: ExecKind,
     /// CPU-time limit of the execution job in milliseconds (wall clock: 4 times this).
@@ -104,8 +105,14 @@ pub async fn run(args: ValidateArgs) -> u8 {
     };
     let outcome = match Host::new(&config) {
         Ok(host) => {
-            host.validate(&ValidationCode(code), &params, &executor_params, timeout)
-                .await
+            host.validate_as(
+                args.exec_kind.into(),
+                &ValidationCode(code),
+                &params,
+                &executor_params,
+                timeout,
+            )
+            .await
         }
         Err(e) => Err(e),
     };

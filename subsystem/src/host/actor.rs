@@ -3,9 +3,10 @@
 //!
 //! Jobs run in their own tasks (spawn a worker if none is idle, send one request, wait with
 //! the wall-clock limit) and report back as [`Event`]s, so the actor itself never waits on a
-//! worker. Retries follow the reference (DESIGN.md §4): only for approval and dispute, once,
-//! and never past the request's execution timeout; a runtime-construction failure deletes
-//! the artifact and prepares it again before the retry.
+//! worker. Retries and artifact deletions are [`verdict_policy`]'s decisions (the
+//! reference's: only for approval and dispute, once per class of failure, never past the
+//! request's execution timeout, each retry with what is left of it; a runtime-construction
+//! failure deletes the artifact and prepares it again before its retry, except for backing).
 
 use super::{
     Config,
@@ -19,11 +20,11 @@ use super::{
 };
 use futures::{FutureExt, channel::oneshot};
 use pvf_messages::{
-    ExecutorParams, Hash, InternalValidationError, PossiblyInvalidError, PrepareError, PvfExecKind,
-    ValidationError,
+    ExecutorParams, Hash, InternalValidationError, PrepareError, PvfExecKind, ValidationError,
     frame::FrameError,
     host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
     protocol::WorkerKind,
+    verdict_policy::{self, Next},
 };
 use pvf_metrics::{Flavor, Metrics, VerdictClass as MetricsVerdict};
 use std::{
@@ -181,6 +182,15 @@ fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
     }
 }
 
+/// What is left of `pending`'s execution timeout: the CPU budget of a retry (the reference's
+/// `new_timeout`).
+fn time_left(pending: &PendingExecute) -> Duration {
+    pending
+        .req
+        .exec_timeout
+        .saturating_sub(pending.received.elapsed())
+}
+
 fn kind_label(kind: PvfExecKind) -> &'static str {
     match kind {
         PvfExecKind::Backing => "backing",
@@ -323,11 +333,7 @@ impl Actor {
                 } else {
                     self.metrics.on_cache_miss();
                 }
-                self.execute(PendingExecute {
-                    req,
-                    received: Instant::now(),
-                    attempts: 0,
-                });
+                self.execute(PendingExecute::new(req));
             }
             ToHost::HeadsUp { pvfs } => {
                 for pvf in pvfs {
@@ -485,11 +491,12 @@ impl Actor {
                 }
                 self.executed(*job, outcome);
             }
-            Event::Retry(pending) => {
+            Event::Retry(mut pending) => {
                 self.retrying -= 1;
                 if self.shutting_down {
                     self.answer(pending, Err(host_shutting_down()));
                 } else {
+                    pending.timeout = time_left(&pending);
                     self.execute(pending);
                 }
             }
@@ -547,59 +554,57 @@ impl Actor {
         }
     }
 
-    /// Whether `pending` may be tried again after `delay`: approval and dispute only, once,
-    /// and never past its execution timeout.
-    fn may_retry(&self, pending: &PendingExecute, delay: Duration) -> bool {
-        pending.req.exec_kind != PvfExecKind::Backing
-            && pending.attempts == 0
-            && !self.shutting_down
-            && pending.received.elapsed() + delay < pending.req.exec_timeout
-    }
-
+    /// Answers `job`'s outcome, or tries it again, as [`verdict_policy`] says.
     fn executed(&mut self, job: ExecuteJob, outcome: ValidationOutcome) {
         let mut pending = job.pending;
-        let retry_now = matches!(
-            outcome,
-            Err(ValidationError::PossiblyInvalid(
-                PossiblyInvalidError::RuntimeConstruction(_)
-                    | PossiblyInvalidError::CorruptedArtifact
-            ))
-        );
-        if retry_now {
-            tracing::warn!(artifact = %job.artifact.display(), "artifact unusable: deleting it and preparing again");
+        let Err(error) = &outcome else {
+            return self.answer(pending, outcome);
+        };
+        let next = if self.shutting_down {
+            Next::Answer
+        } else {
+            verdict_policy::next_step(
+                pending.req.exec_kind,
+                error,
+                &mut pending.retries,
+                pending.received.elapsed(),
+                pending.req.exec_timeout,
+                self.config.retry_delay,
+            )
+        };
+        // An artifact proven unusable goes whatever the kind (no PVF can cause that); one
+        // the runtime could not be built from goes only when the policy prepares it again,
+        // never for backing, so that a PVF failing runtime construction on purpose cannot
+        // make backers recompile it for every candidate.
+        if next == Next::RePrepareAndRetry || verdict_policy::is_unusable_artifact(error) {
+            tracing::warn!(
+                artifact = %job.artifact.display(),
+                %error,
+                "deleting the artifact; it is prepared again when next needed"
+            );
             self.table.remove_generation(&job.id, job.generation);
         }
-        let retry_later = matches!(
-            outcome,
-            Err(ValidationError::PossiblyInvalid(
-                PossiblyInvalidError::AmbiguousWorkerDeath
-                    | PossiblyInvalidError::AmbiguousJobDeath(_)
-                    | PossiblyInvalidError::JobError(_)
-            )) | Err(ValidationError::Internal(_))
-        );
-        if retry_now && self.may_retry(&pending, Duration::ZERO) {
-            self.stat(|s| s.retries += 1);
-            self.metrics
-                .on_retry(Flavor::Execute, "runtime-construction");
-            pending.attempts += 1;
-            self.execute(pending);
-            return;
+        match next {
+            Next::Answer => self.answer(pending, outcome),
+            Next::RePrepareAndRetry => {
+                self.stat(|s| s.retries += 1);
+                self.metrics
+                    .on_retry(Flavor::Execute, "runtime-construction");
+                pending.timeout = time_left(&pending);
+                self.execute(pending);
+            }
+            Next::RetryAfter(delay) => {
+                self.stat(|s| s.retries += 1);
+                self.metrics
+                    .on_retry(Flavor::Execute, "worker-or-job-failure");
+                self.retrying += 1;
+                let events = self.events_tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = events.send(Event::Retry(pending));
+                });
+            }
         }
-        if retry_later && self.may_retry(&pending, self.config.retry_delay) {
-            self.stat(|s| s.retries += 1);
-            self.metrics
-                .on_retry(Flavor::Execute, "worker-or-job-failure");
-            pending.attempts += 1;
-            self.retrying += 1;
-            let events = self.events_tx.clone();
-            let delay = self.config.retry_delay;
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = events.send(Event::Retry(pending));
-            });
-            return;
-        }
-        self.answer(pending, outcome);
     }
 
     /// Stops a worker the pool no longer needs, in the background; the actor waits for every
@@ -847,7 +852,7 @@ async fn execute_job(
         }
     };
     let answer = tokio::select! {
-        answer = exchange::execute(&mut worker, &job.artifact, &req.params, &params, req.exec_timeout) => Some(answer),
+        answer = exchange::execute(&mut worker, &job.artifact, &req.params, &params, job.pending.timeout) => Some(answer),
         () = spawner.stopping() => None,
     };
     let Some(answer) = answer else {
@@ -855,7 +860,7 @@ async fn execute_job(
         return (None, Err(host_shutting_down()));
     };
     let keep = answer.is_ok();
-    let outcome = classify::execute_outcome(answer).map(|e| {
+    let outcome = classify::execute_outcome(answer, job.pending.timeout).map(|e| {
         spawner
             .metrics
             .observe_execution_time(Duration::from_nanos(e.cpu_time_ns));

@@ -1,10 +1,13 @@
 //! Turning what a worker said (or did not say) into a typed outcome.
 //!
-//! The rule: only a deterministic verdict about the PVF may become [`VerdictClass::Invalid`].
-//! A worker that dies, hangs up or sends garbage is a local fault and is classified as
-//! possibly-invalid (retryable) or internal, never as invalid.
-//!
-//! [`VerdictClass::Invalid`]: pvf_messages::VerdictClass::Invalid
+//! Three classes come out (what becomes of each is [`pvf_messages::verdict_policy`]'s call):
+//! - invalid: the PVF trapped, returned garbage, or used up its CPU budget (as measured by the
+//!   worker, or as reported by it on an `Ok`: a worker that reports a result after its budget
+//!   ran out is not believed);
+//! - possibly invalid, as in the reference: a worker or job that died, a job that panicked, a
+//!   runtime that could not be built from a sound artifact;
+//! - internal (no vote ever): what this host proves local — a stalled job, an unusable
+//!   artifact, a kernel or protocol failure of the worker.
 
 use super::worker::{RequestError, SpawnError};
 use pvf_messages::{
@@ -12,6 +15,7 @@ use pvf_messages::{
     ValidationResult,
     protocol::{ExecuteResponse, PrepareResponse, PrepareSuccess},
 };
+use std::time::Duration;
 
 /// Classifies a failure to bring up a worker.
 pub fn spawn_error(err: SpawnError) -> ValidationError {
@@ -34,7 +38,9 @@ pub fn prepare_outcome(
     match answer {
         Ok(response) => response,
         Err(RequestError::TimedOut(_)) => Err(PrepareError::TimedOut),
-        Err(RequestError::Died(how)) => Err(PrepareError::WorkerFailed(how)),
+        Err(RequestError::Died(how) | RequestError::Stalled(how)) => {
+            Err(PrepareError::WorkerFailed(how))
+        }
         Err(RequestError::Protocol(e)) => Err(PrepareError::IoErr(e.to_string())),
     }
 }
@@ -48,12 +54,25 @@ pub struct Executed {
     pub cpu_time_ns: u64,
 }
 
-/// Classifies the answer to an execution request.
+/// Classifies the answer to an execution request that ran with a CPU budget of `budget`.
 pub fn execute_outcome(
     answer: Result<ExecuteResponse, RequestError>,
+    budget: Duration,
 ) -> Result<Executed, ValidationError> {
     use ValidationError as V;
     match answer {
+        // Checked again here, as the reference's host does: a worker that lies (or was too
+        // slow to stop its job) is not believed.
+        Ok(ExecuteResponse::Ok { cpu_time_ns, .. })
+            if Duration::from_nanos(cpu_time_ns) >= budget =>
+        {
+            tracing::warn!(
+                cpu_time = ?Duration::from_nanos(cpu_time_ns),
+                ?budget,
+                "an execution answered after its CPU budget ran out: a hard timeout"
+            );
+            Err(V::Invalid(InvalidCandidate::HardTimeout))
+        }
         Ok(ExecuteResponse::Ok {
             result,
             cpu_time_ns,
@@ -80,7 +99,9 @@ pub fn execute_outcome(
             PossiblyInvalidError::AmbiguousJobDeath(msg),
         )),
         Ok(ExecuteResponse::CorruptedArtifact) => {
-            Err(V::PossiblyInvalid(PossiblyInvalidError::CorruptedArtifact))
+            Err(V::Internal(InternalValidationError::CorruptedArtifact(
+                "missing, unreadable, or not matching its checksum".into(),
+            )))
         }
         Ok(ExecuteResponse::Internal(msg)) => {
             Err(V::Internal(InternalValidationError::Kernel(msg)))
@@ -88,6 +109,9 @@ pub fn execute_outcome(
         Err(RequestError::Died(_)) => Err(V::PossiblyInvalid(
             PossiblyInvalidError::AmbiguousWorkerDeath,
         )),
+        Err(RequestError::Stalled(why)) => {
+            Err(V::Internal(InternalValidationError::JobStalled(why)))
+        }
         Err(RequestError::Protocol(e)) => Err(V::Internal(
             InternalValidationError::HostCommunication(e.to_string()),
         )),
@@ -98,10 +122,11 @@ pub fn execute_outcome(
 mod tests {
     use super::*;
     use pvf_messages::{VerdictClass, frame::FrameError};
-    use std::time::Duration;
+
+    const BUDGET: Duration = Duration::from_secs(1);
 
     fn class(answer: Result<ExecuteResponse, RequestError>) -> VerdictClass {
-        match execute_outcome(answer) {
+        match execute_outcome(answer, BUDGET) {
             Ok(_) => VerdictClass::Valid,
             Err(e) => e.class(),
         }
@@ -127,7 +152,9 @@ mod tests {
                 PossiblyInvalid,
             ),
             (Ok(ExecuteResponse::Internal("fork".into())), Error),
+            (Ok(ExecuteResponse::CorruptedArtifact), Error),
             (Err(RequestError::Died("killed".into())), PossiblyInvalid),
+            (Err(RequestError::Stalled("stopped".into())), Error),
             (
                 Err(RequestError::Protocol(FrameError::Decode("x".into()))),
                 Error,
@@ -136,6 +163,31 @@ mod tests {
         for (answer, expected) in cases {
             let shown = format!("{answer:?}");
             assert_eq!(class(answer), expected, "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_result_reported_past_the_budget_is_a_hard_timeout() {
+        let ok = |cpu: Duration| {
+            Ok(ExecuteResponse::Ok {
+                result: ValidationResult {
+                    head_data: pvf_messages::HeadData(vec![1]),
+                    new_validation_code: None,
+                    upward_messages: vec![],
+                    horizontal_messages: vec![],
+                    processed_downward_messages: 0,
+                    hrmp_watermark: 0,
+                },
+                cpu_time_ns: cpu.as_nanos() as u64,
+            })
+        };
+        assert!(execute_outcome(ok(BUDGET - Duration::from_nanos(1)), BUDGET).is_ok());
+        for cpu in [BUDGET, Duration::from_millis(1449)] {
+            assert_eq!(
+                execute_outcome(ok(cpu), BUDGET).unwrap_err(),
+                ValidationError::Invalid(InvalidCandidate::HardTimeout),
+                "{cpu:?}"
+            );
         }
     }
 

@@ -53,11 +53,8 @@ pub fn install(
 /// Asks an execute worker to run `artifact` on `params` with a CPU-time budget of `timeout`,
 /// with the wall-clock limit of [`WALL_CLOCK_FACTOR`] × `timeout`.
 ///
-/// When the wall-clock limit passes, the job is looked at before the worker is killed. Only
-/// a job that used up its CPU budget makes a hard timeout (a verdict). A job that did not
-/// (the worker or the job was stopped, or starved on an overloaded machine) stalled through
-/// no fault of the PVF: that is reported as the worker's death, which is possibly invalid
-/// and never a vote against the candidate.
+/// When the wall-clock limit passes, the job is looked at before the worker is killed, and
+/// [`wall_clock_expired`] decides what that means.
 pub async fn execute(
     worker: &mut WorkerHandle,
     artifact: &Path,
@@ -83,20 +80,38 @@ pub async fn execute(
     }
     let job_cpu = pid.and_then(job_cpu_time);
     worker.kill().await;
+    let outcome = wall_clock_expired(job_cpu, timeout, wall);
+    if let Err(RequestError::Stalled(why)) = &outcome {
+        tracing::warn!(%why, "an execution stalled without using its CPU budget");
+    }
+    outcome
+}
+
+/// What the wall-clock limit `wall` running out means, given the CPU time the job had used
+/// then (`None`: it could not be read) and its CPU budget `timeout`:
+/// - the budget used up: a hard timeout, as in the reference;
+/// - the budget not used up: the job was stopped or starved through no fault of the PVF (a PVF
+///   cannot wait without using CPU time), which this host can prove: a local fault, no vote;
+/// - the CPU time unknown: the host cannot tell which of the two it was. That is not a proven
+///   local fault, so it is not exempt from the reference's policy, which counts a wall-clock
+///   expiry against the candidate; nor is it proof of a timeout. It is what the reference
+///   calls an ambiguous worker death (the worker is killed without an answer): possibly
+///   invalid, retried for approvals and disputes, invalid if it persists.
+pub fn wall_clock_expired(
+    job_cpu: Option<Duration>,
+    timeout: Duration,
+    wall: Duration,
+) -> Result<ExecuteResponse, RequestError> {
     match job_cpu {
-        Some(cpu) if cpu < timeout => {
-            tracing::warn!(
-                ?cpu,
-                ?timeout,
-                ?wall,
-                "an execution stalled without using its CPU budget; the worker was killed"
-            );
-            Err(RequestError::Died(format!(
-                "stalled: its job used {cpu:?} of its {timeout:?} CPU budget in {wall:?} of \
-                 wall-clock time, so the worker was killed"
-            )))
-        }
-        _ => Err(RequestError::TimedOut(wall)),
+        Some(cpu) if cpu >= timeout => Err(RequestError::TimedOut(wall)),
+        Some(cpu) => Err(RequestError::Stalled(format!(
+            "its job used {cpu:?} of its {timeout:?} CPU budget in {wall:?} of wall-clock \
+             time, so the worker was killed"
+        ))),
+        None => Err(RequestError::Died(format!(
+            "no answer within {wall:?} of wall-clock time, and the job's CPU time could not \
+             be read; the worker was killed"
+        ))),
     }
 }
 

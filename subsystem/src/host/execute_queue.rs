@@ -11,11 +11,11 @@
 //! [`ValidationError::ExecutionDeadline`]: pvf_messages::ValidationError::ExecutionDeadline
 
 use super::artifacts::ArtifactId;
-use pvf_messages::{Hash, PvfExecKind, host::ExecutePvf};
+use pvf_messages::{Hash, PvfExecKind, host::ExecutePvf, verdict_policy::Retries};
 use std::{
     collections::{HashSet, VecDeque},
     path::PathBuf,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 /// Jobs per priority window.
@@ -30,8 +30,23 @@ pub struct PendingExecute {
     pub req: ExecutePvf,
     /// When the host received it (retries never go past its execution timeout).
     pub received: Instant,
-    /// Attempts so far.
-    pub attempts: u32,
+    /// Retries left, per class of failure.
+    pub retries: Retries,
+    /// The CPU budget of the next attempt: the execution timeout, and for a retry what is left
+    /// of it (as in the reference).
+    pub timeout: Duration,
+}
+
+impl PendingExecute {
+    /// A request just received.
+    pub fn new(req: ExecutePvf) -> Self {
+        Self {
+            timeout: req.exec_timeout,
+            req,
+            received: Instant::now(),
+            retries: Retries::default(),
+        }
+    }
 }
 
 /// A request whose artifact is prepared, waiting for a worker.
@@ -139,7 +154,6 @@ mod tests {
         BlockData, ExecutorParams, HeadData, PvfPrepKind, ValidationCode, ValidationParams,
         host::PvfPrepData,
     };
-    use std::time::Duration;
 
     fn job(kind: PvfExecKind, tag: u32, relay_parent: Option<Hash>) -> ExecuteJob {
         let pvf = PvfPrepData::new(
@@ -165,7 +179,8 @@ mod tests {
                     response,
                 },
                 received: Instant::now(),
-                attempts: 0,
+                retries: Default::default(),
+                timeout: Duration::from_secs(2),
             },
             artifact: PathBuf::new(),
             generation: 0,

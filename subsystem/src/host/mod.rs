@@ -55,8 +55,9 @@ pub struct Config {
     pub execute_workers: usize,
     /// The version announced to workers, if not this build's (tests provoke mismatches).
     pub node_version_override: Option<String>,
-    /// Delay before retrying an approval or dispute after a worker or job death (the
-    /// reference: ~3 s).
+    /// Delay before retrying an approval or dispute after a worker or job death, a job error
+    /// or an internal error ([`pvf_messages::verdict_policy::RETRY_DELAY`], the reference's 3 s;
+    /// shorter only in tests).
     pub retry_delay: Duration,
     /// When failed preparations may be tried again.
     pub prepare_retry: artifacts::RetryPolicy,
@@ -84,7 +85,7 @@ impl Default for Config {
             prepare_workers_hard: 2,
             execute_workers: 2,
             node_version_override: None,
-            retry_delay: Duration::from_secs(3),
+            retry_delay: pvf_messages::verdict_policy::RETRY_DELAY,
             prepare_retry: artifacts::RetryPolicy::default(),
             cache_max_bytes: 10 << 30,
             cache_min_unused: Duration::from_secs(24 * 3600),

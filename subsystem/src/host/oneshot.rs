@@ -11,8 +11,11 @@ use super::{
     worker::{SpawnConfig, WorkerHandle},
 };
 use pvf_messages::{
-    ExecutorParams, InternalValidationError, PvfPrepKind, ValidationCode, ValidationError,
-    ValidationParams, ValidationResult, host::PvfPrepData, protocol::WorkerKind,
+    ExecutorParams, InternalValidationError, PvfExecKind, PvfPrepKind, ValidationCode,
+    ValidationError, ValidationParams, ValidationResult,
+    host::PvfPrepData,
+    protocol::WorkerKind,
+    verdict_policy::{self, Next, Retries},
 };
 use std::{
     path::{Path, PathBuf},
@@ -186,7 +189,65 @@ impl Host {
         })
     }
 
-    /// Prepares `code` (leniently, as before execution) and executes it on `params`.
+    /// Validates a candidate of `kind` as the node does: prepares `code` (leniently), executes
+    /// it on `params` with a CPU budget of `timeout`, and retries as
+    /// [`verdict_policy::next_step`] says (never for backing; for approval and dispute once per
+    /// class of failure, preparing the artifact again first after a runtime-construction
+    /// failure, each retry with what is left of `timeout`). The error is the last attempt's
+    /// raw outcome: [`verdict_policy::verdict_from_host_error`] turns it into a verdict.
+    pub async fn validate_as(
+        &self,
+        kind: PvfExecKind,
+        code: &ValidationCode,
+        params: &ValidationParams,
+        executor_params: &ExecutorParams,
+        timeout: Duration,
+    ) -> Result<Validated, ValidationError> {
+        let received = Instant::now();
+        let mut retries = Retries::default();
+        let mut budget = timeout;
+        let mut artifact = None;
+        loop {
+            let path = match artifact.take() {
+                Some(path) => path,
+                None => {
+                    self.prepare(code, executor_params, PvfPrepKind::Prepare)
+                        .await?
+                        .path
+                }
+            };
+            let outcome = self.execute(&path, params, executor_params, budget).await;
+            let Err(error) = &outcome else {
+                return outcome;
+            };
+            let next = verdict_policy::next_step(
+                kind,
+                error,
+                &mut retries,
+                received.elapsed(),
+                timeout,
+                verdict_policy::RETRY_DELAY,
+            );
+            let delete =
+                next == Next::RePrepareAndRetry || verdict_policy::is_unusable_artifact(error);
+            if !delete {
+                artifact = Some(path);
+            } else if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(%e, path = %path.display(), "cannot delete an unusable artifact");
+            }
+            match next {
+                Next::Answer => return outcome,
+                Next::RePrepareAndRetry => {}
+                Next::RetryAfter(delay) => tokio::time::sleep(delay).await,
+            }
+            budget = timeout.saturating_sub(received.elapsed());
+            tracing::warn!(%error, ?budget, "retrying the execution");
+        }
+    }
+
+    /// Prepares `code` (leniently, as before execution) and executes it on `params` once.
     pub async fn validate(
         &self,
         code: &ValidationCode,
@@ -213,5 +274,6 @@ pub async fn execute_on(
 ) -> Result<Executed, ValidationError> {
     classify::execute_outcome(
         exchange::execute(worker, artifact, params, executor_params, timeout).await,
+        timeout,
     )
 }

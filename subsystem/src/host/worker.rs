@@ -156,6 +156,10 @@ pub enum RequestError {
     /// The worker broke the protocol (a frame that is truncated, too long or malformed).
     #[error("the worker broke the protocol: {0}")]
     Protocol(FrameError),
+    /// No answer within the wall-clock limit, and the job had not used its CPU budget: the
+    /// worker or the job was stopped or starved (a local fault). The worker was killed.
+    #[error("{0}")]
+    Stalled(String),
 }
 
 /// Describes how a process ended, naming the signal if there was one.

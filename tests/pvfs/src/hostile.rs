@@ -175,6 +175,21 @@ pub fn unknown_import_called() -> Vec<u8> {
     ))
 }
 
+/// A start function that calls the unknown import `env.ext_hostile_steal_keys`: its stub
+/// fails while the module is instantiated, before `validate_block` runs — a failure to build
+/// the runtime from a sound artifact, on every machine and every candidate. A correct host
+/// answers it as the reference does: **Invalid** (after the retry for approval and dispute),
+/// and never recompiles it for a backing.
+pub fn start_calls_unknown_import() -> Vec<u8> {
+    module(&format!(
+        r#"(import "env" "ext_hostile_steal_keys" (func $steal (param i32 i32) (result i64)))
+        {ABI_EXPORTS}
+        (func $start (drop (call $steal (i32.const 0) (i32.const 0))))
+        (start $start)
+        (func (export "validate_block") (param i32 i32) (result i64) (i64.const 0))"#
+    ))
+}
+
 /// Imports `env.ext_hostile_steal_keys` but never calls it; `validate_block` returns a valid
 /// result: head [`UNKNOWN_IMPORT_UNCALLED_HEAD`], `hrmp_watermark` 7, all else empty/0.
 /// A correct host answers **Valid** with that result (a declared import is not an offence).
