@@ -527,6 +527,7 @@ scale_targets! {
     pvf_prep_kind: PvfPrepKind = support::prep_kind();
     pvf_exec_kind: PvfExecKind = support::exec_kind();
     executor_param: ExecutorParam = support::executor_param();
+    executor_host_function: pvf_messages::ExecutorHostFunction = Just(pvf_messages::ExecutorHostFunction::EccRfc163);
     executor_params: ExecutorParams = support::executor_params();
     prep_params_hash: pvf_messages::PrepParamsHash = support::prep_params_hash();
     prepare_error: PrepareError = support::prepare_error();

@@ -83,6 +83,9 @@ def norm_hex(h):
     return h[2:] if h.startswith("0x") else h
 
 
+PREPARATION_FAILED = re.compile(r"^(Preparation\(|preparation failed)")
+
+
 def policy_class(cmd, raw, reason, side):
     """The verdict a validator would act on.
 
@@ -91,8 +94,9 @@ def policy_class(cmd, raw, reason, side):
     except a failed preparation, which gets no vote (the code was pre-checked and enacted, so this
     node is the odd one out); possibly-invalid -> invalid (backing never retries; approval and
     dispute retry once, and a deterministic cause repeats); error -> no-vote.
-    The reference CLI reports a deterministic preparation failure as "invalid" with reason
-    "Preparation(...)"; our node already reports it as "error". Both map to no-vote.
+    A failed preparation is recognised by its reason: the reference CLI prints "invalid" with
+    "Preparation(...)"; our node prints "preparation failed: ..." (and at 1435a32 printed "error").
+    The same rule applies to both sides; `side` is only informative.
     """
     if raw is None:
         return "n/a"
@@ -101,7 +105,7 @@ def policy_class(cmd, raw, reason, side):
     if raw == "valid":
         return "valid"
     if raw == "invalid":
-        if side == "reference" and (reason or "").startswith("Preparation("):
+        if PREPARATION_FAILED.match(reason or ""):
             return "no-vote"
         return "invalid"
     if raw == "possibly-invalid":

@@ -55,14 +55,13 @@
     (local.set $o (i32.add (local.get $o) (i32.const 11)))
     (call $fat (i32.const 16384) (i32.sub (local.get $o) (i32.const 16384))))
 
+
+  (type $t (func (result i32)))
   (table 10000001 funcref)
+  (elem (i32.const 10000000) $f42)
+  (func $f42 (result i32) (i32.const 42))
 
   (func (export "validate_block") (param $p i32) (param $l i32) (result i64) 
-
-    (call $put (local.get $p))
-    (call $put (local.get $l))
-    (call $putb (local.get $p) (select (local.get $l) (i32.const 64) (i32.lt_u (local.get $l) (i32.const 64))))
-    (call $putb (i32.sub (i32.add (local.get $p) (local.get $l)) (i32.const 36)) (i32.const 36))
-
+    (call $put (call_indirect (type $t) (i32.const 10000000)))
     (call $finish))
 )
