@@ -72,6 +72,12 @@ HF = {
     "storage_set": ("ext_storage_set_version_1", "(param i64 i64)"),
     "storage_root": ("ext_storage_root_version_2", "(param i32) (result i64)"),
     "abort_on_panic": ("ext_panic_handler_abort_on_panic_version_1", "(param i64)"),
+    "ecdsa_verify_v1": ("ext_crypto_ecdsa_verify_version_1", "(param i32 i64 i32) (result i32)"),
+    "start_batch": ("ext_crypto_start_batch_verify_version_1", ""),
+    "finish_batch": ("ext_crypto_finish_batch_verify_version_1", "(result i32)"),
+    "ed25519_batch_verify": ("ext_crypto_ed25519_batch_verify_version_1", "(param i32 i64 i32) (result i32)"),
+    "sr25519_batch_verify": ("ext_crypto_sr25519_batch_verify_version_1", "(param i32 i64 i32) (result i32)"),
+    "verify_proof_v2": ("ext_trie_blake2_256_verify_proof_version_2", "(param i32 i64 i64 i64 i32) (result i32)"),
 }
 
 MEM_IMPORT = '(import "env" "memory" (memory 17))'
@@ -191,10 +197,13 @@ class Gen:
         for feat, flag in all_feats.items():
             if feat not in features:
                 flags.append(flag)
+        if "multi-memory" in features:
+            flags.append("--enable-multi-memory")
         if not check:
             flags.append("--no-check")
         out = os.path.join(CORPUS, name + ".wasm")
         subprocess.run(["wat2wasm", *flags, path, "-o", out], check=True)
+        self.files.update({name + ".wat": True, name + ".wasm": True})
         return "corpus/" + name + ".wasm"
 
     def blob(self, name, data: bytes, big=False):
@@ -206,6 +215,8 @@ class Gen:
             return "corpus/big/" + name  # written only with --big
         with open(path, "wb") as f:
             f.write(data)
+        if not big:
+            self.files[name] = True
         return ("corpus/big/" if big else "corpus/") + name
 
     def wasm_bytes(self, rel):
@@ -318,6 +329,84 @@ def ed25519_vectors():
     sig = sk.sign(msg)
     bad = bytes([sig[0] ^ 1]) + sig[1:]
     return pk, msg, sig, bad
+
+
+def secp256k1_vectors():
+    """A secp256k1 key and an ECDSA signature over blake2_256("differential oracle"), in sp-core's
+    65-byte RSV form (low s), plus the high-s twin; pure Python so that no library is needed."""
+    p = 2**256 - 2**32 - 977
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    g = (0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
+         0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8)
+
+    def add(a, b):
+        if a is None:
+            return b
+        if b is None:
+            return a
+        if a[0] == b[0] and (a[1] + b[1]) % p == 0:
+            return None
+        if a == b:
+            lam = 3 * a[0] * a[0] * pow(2 * a[1], -1, p) % p
+        else:
+            lam = (b[1] - a[1]) * pow(b[0] - a[0], -1, p) % p
+        x = (lam * lam - a[0] - b[0]) % p
+        return (x, (lam * (a[0] - x) - a[1]) % p)
+
+    def mul(k, pt):
+        r = None
+        while k:
+            if k & 1:
+                r = add(r, pt)
+            pt = add(pt, pt)
+            k >>= 1
+        return r
+
+    d = int.from_bytes(hashlib.sha256(b"pvf-host secp256k1").digest(), "big") % n
+    q = mul(d, g)
+    msg = b"differential oracle"
+    z = hashlib.blake2b(msg, digest_size=32).digest()
+    k = int.from_bytes(hashlib.sha256(b"nonce" + z).digest(), "big") % n
+    big_r = mul(k, g)
+    r = big_r[0] % n
+    s = pow(k, -1, n) * (int.from_bytes(z, "big") + r * d) % n
+    v = big_r[1] & 1
+    if s > n // 2:
+        s, v = n - s, v ^ 1
+    low = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+    high = r.to_bytes(32, "big") + (n - s).to_bytes(32, "big") + bytes([v ^ 1])
+    compressed = bytes([2 + (q[1] & 1)]) + q[0].to_bytes(32, "big")
+    uncompressed = q[0].to_bytes(32, "big") + q[1].to_bytes(32, "big")
+    return msg, z, low, high, compressed, uncompressed
+
+
+def with_datacount(wasm: bytes) -> bytes:
+    """Inserts a DataCount section (id 12, count 1) before the code section (id 10)."""
+    def leb(data, i):
+        n = shift = 0
+        while True:
+            b = data[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return n, i
+    out, i = bytearray(wasm[:8]), 8
+    while i < len(wasm):
+        sid = wasm[i]
+        size, j = leb(wasm, i + 1)
+        if sid == 10:
+            out += b"\x0c\x01\x01"
+        out += wasm[i:j + size]
+        i = j + size
+    return bytes(out)
+
+
+# ed25519 encodings for ZIP-215 edge cases (sp-core verifies with ed25519-zebra)
+ED_IDENTITY = b"\x01" + bytes(31)
+ED_IDENTITY_NONCANONICAL = b"\xee" + b"\xff" * 30 + b"\x7f"  # y = p + 1
+ED_ORDER2 = b"\xec" + b"\xff" * 30 + b"\x7f"  # (0, -1): y = p - 1
+ED_L = (2**252 + 27742317777372353535851937790883648493).to_bytes(32, "little")
 
 
 # Recursion threshold of the reference's logical stack limit (wasm-instrument 0.4 stack limiter):
@@ -937,6 +1026,204 @@ def build(g: Gen):
     (call $put (call $malloc (i32.const 33)))""", imports=["malloc", "free", "blake2_256"], data=abc)),
            "host-allocated hash output shares the allocator with guest mallocs; free and reuse by order")
 
+    # ---------------------------------------------------------------- more host functions
+    msg_e, z_e, sig_lo, sig_hi, pk_c, pk_u = secp256k1_vectors()
+    sig_lo27 = sig_lo[:64] + bytes([sig_lo[64] + 27])
+    secp_data = [(65536, sig_lo), (65608, sig_hi), (65680, sig_lo27), (65752, z_e), (65784, pk_c), (65824, msg_e)]
+    fm = f"(call $fat (i32.const 65824) (i32.const {len(msg_e)}))"
+    g.case("hf-secp256k1-valid@validate", "host-functions", "validate",
+           g.wat("hf-secp256k1-valid", pvf(f"""
+    (call $putfat (call $secp_recover_v2 (i32.const 65536) (i32.const 65752)))
+    (call $putfat (call $secp_recover_v2 (i32.const 65608) (i32.const 65752)))
+    (call $putfat (call $secp_recover_v2 (i32.const 65680) (i32.const 65752)))
+    (call $put (call $ecdsa_verify_v2 (i32.const 65536) {fm} (i32.const 65784)))
+    (call $put (call $ecdsa_verify_v2 (i32.const 65608) {fm} (i32.const 65784)))
+    (call $put (call $ecdsa_verify_v2 (i32.const 65680) {fm} (i32.const 65784)))
+    (call $put (call $ecdsa_verify_v1 (i32.const 65536) {fm} (i32.const 65784)))
+    (call $put (call $ecdsa_verify_v1 (i32.const 65608) {fm} (i32.const 65784)))""",
+                                            imports=["secp_recover_v2", "ecdsa_verify_v1", "ecdsa_verify_v2"], data=secp_data)),
+           "secp256k1_ecdsa_recover v2 of a valid low-s signature, its high-s twin and v + 27; ecdsa_verify v1/v2 of the same")
+    ed_msg = b"zip215"
+    zip_data = [(65536, ED_IDENTITY + bytes(32)), (65600, ED_IDENTITY_NONCANONICAL + bytes(32)),
+                (65664, ED_IDENTITY + ED_L), (65728, ED_IDENTITY), (65760, ED_ORDER2),
+                (65792, ED_IDENTITY_NONCANONICAL), (65824, ed_msg)]
+    fz = f"(call $fat (i32.const 65824) (i32.const {len(ed_msg)}))"
+    g.case("hf-ed25519-zip215@validate", "host-functions", "validate",
+           g.wat("hf-ed25519-zip215", pvf(f"""
+    (call $put (call $ed25519_verify (i32.const 65536) {fz} (i32.const 65728)))
+    (call $put (call $ed25519_verify (i32.const 65600) {fz} (i32.const 65728)))
+    (call $put (call $ed25519_verify (i32.const 65536) {fz} (i32.const 65760)))
+    (call $put (call $ed25519_verify (i32.const 65536) {fz} (i32.const 65792)))
+    (call $put (call $ed25519_verify (i32.const 65664) {fz} (i32.const 65728)))""",
+                                            imports=["ed25519_verify"], data=zip_data)),
+           "ed25519_verify edge cases (ZIP-215 vs strict RFC 8032): identity key with R = identity, S = 0; "
+           "non-canonical R; order-2 key; non-canonical key; S = L")
+    g.case("hf-batch-verify@validate", "host-functions", "validate",
+           g.wat("hf-batch-verify", pvf(f"""
+    (call $start_batch)
+    (call $put (call $ed25519_batch_verify (i32.const 65536) {fatmsg} (i32.const 65664)))
+    (call $put (call $ed25519_batch_verify (i32.const 65600) {fatmsg} (i32.const 65664)))
+    (call $put (call $finish_batch))""", imports=["start_batch", "finish_batch", "ed25519_batch_verify"], data=ed_data)),
+           "deprecated batch verification (register_only host functions): start, ed25519 good + bad, finish")
+    g.case("hf-batch-verify-sr25519@validate", "host-functions", "validate",
+           g.wat("hf-batch-verify-sr25519", pvf(f"""
+    (call $start_batch)
+    (call $put (call $sr25519_batch_verify (i32.const 65728) {fatmsg} (i32.const 65792)))
+    (call $put (call $finish_batch))""", imports=["start_batch", "finish_batch", "sr25519_batch_verify"], data=ed_data)),
+           "deprecated batch verification with sr25519: start, a bad signature, finish")
+    g.case("hf-finish-batch-without-start@validate", "host-functions", "validate",
+           g.wat("hf-finish-batch-without-start", pvf("    (call $put (call $finish_batch))", imports=["finish_batch"])),
+           "finish_batch_verify without start_batch_verify")
+    g.case("hf-trie-verify-proof@validate", "host-functions", "validate",
+           g.wat("hf-trie-verify-proof", pvf("""
+    (call $put (call $verify_proof_v2 (i32.const 65536) (call $fat (i32.const 65600) (i32.const 1))
+                     (call $fat (i32.const 65610) (i32.const 1)) (call $fat (i32.const 65620) (i32.const 1)) (i32.const 1)))""",
+                                              imports=["verify_proof_v2"],
+                                              data=[(65536, bytes(32)), (65600, b"\x00"), (65610, b"a"), (65620, b"b")])),
+           "blake2_256_verify_proof v2 with an empty proof")
+    g.case("hf-hash-1mib@validate", "host-functions", "validate",
+           g.wat("hf-hash-1mib", pvf("""
+    (local $r i32)
+    (local.set $r (call $blake2_256 (call $fat (i32.const 0) (i32.const 1048576))))
+    (call $put (local.get $r))
+    (call $putb (local.get $r) (i32.const 32))
+    (local.set $r (call $twox_64 (call $fat (i32.const 0) (i32.const 1048576))))
+    (call $putb (local.get $r) (i32.const 8))""", imports=["blake2_256", "twox_64"])),
+           "blake2_256 and twox_64 of the first MiB of memory (helpers' scratch, data and params)")
+
+    # ---------------------------------------------------------------- more ABI / memory
+    g.both("abi-memory-imported-and-exported", "abi",
+           g.wat("memory-imported-and-exported", pvf(ECHO_BODY, mem='(import "env" "memory" (memory 17))\n  (export "memory" (memory 0))')),
+           "env.memory imported and also exported as `memory` (the reference adds a second `memory` export)")
+    g.case("abi-memory-import-with-max@validate", "abi", "validate",
+           g.wat("memory-import-with-max", pvf("    (call $put (memory.grow (i32.const 100)))\n    (call $put (memory.size))",
+                                               mem='(import "env" "memory" (memory 17 20))')),
+           "env.memory imported with max 20; grow(100)")
+    g.case("abi-memory-zero-pages@validate", "abi", "validate",
+           g.wat("memory-zero-pages", """(module
+  (memory (export "memory") 0)
+  (global (export "__heap_base") i32 (i32.const 0))
+  (func (export "validate_block") (param $p i32) (param $l i32) (result i64) (local $o i32)
+    ;; result right after the params: head = [p, memory.size] (8 bytes)
+    (local.set $o (i32.add (local.get $p) (local.get $l)))
+    (i32.store8 (local.get $o) (i32.const 32))
+    (i32.store offset=1 (local.get $o) (local.get $p))
+    (i32.store offset=5 (local.get $o) (memory.size))
+    (i64.store offset=9 (local.get $o) (i64.const 0))
+    (i32.store16 offset=17 (local.get $o) (i32.const 0))
+    (i32.store8 offset=19 (local.get $o) (i32.const 0))
+    (i64.or (i64.shl (i64.const 20) (i64.const 32)) (i64.extend_i32_u (local.get $o)))))
+"""),
+           "memory of 0 pages, __heap_base 0: the host's allocator must grow memory for the params")
+    g.case("abi-heap-base-beyond-memory@validate", "abi", "validate",
+           g.wat("heap-base-beyond-memory", pvf("    (call $put (local.get $p))\n    (call $put (memory.size))",
+                                                heap_base='(global (export "__heap_base") i32 (i32.const 1114212))')),
+           "__heap_base 100 bytes past the initial memory (17 pages)")
+    g.case("abi-heap-base-near-4gib@validate", "abi", "validate",
+           g.wat("heap-base-near-4gib", pvf("    (call $put (local.get $p))",
+                                            heap_base='(global (export "__heap_base") i32 (i32.const -16))')),
+           "__heap_base 0xfffffff0: no room for the params")
+    g.both("code-malformed-name-section", "code",
+           g.blob("malformed-name-section.wasm", g.wasm_bytes(echo) + b"\x00\x08\x04name\x01\xff\xff"),
+           "echo module with a malformed `name` custom section appended")
+    g.both("code-datacount-section", "code",
+           g.blob("datacount-section.wasm", with_datacount(g.wasm_bytes(g.wat("echo-with-data", pvf(ECHO_BODY, data=[(65536, b"x")]))))),
+           "echo module (MVP code) with a DataCount section (id 12, from bulk memory) inserted before its code section")
+    g.both("feature-two-tables", "features",
+           g.wat("two-tables", pvf(ECHO_BODY, extra="  (table 1 funcref)\n  (table 1 funcref)"), features=("reference-types", "bulk-memory")),
+           "two tables (reference types)")
+    g.both("feature-two-memories", "features",
+           g.wat("two-memories", pvf(ECHO_BODY, mem=MEM_EXPORT + "\n  (memory 1)"), features=("multi-memory",)),
+           "two memories (multi-memory)")
+
+    # ---------------------------------------------------------------- more stack
+    stack2 = g.wat("stack-dead-code", pvf("""
+    (local $n i32)
+    (local.set $n (i32.load offset=2 (local.get $p)))
+    (call $put (local.get $n))
+    (call $put (call $rec (local.get $n)))""", extra="""
+  (func $rec (param $n i32) (result i32) (local $a i32) (local $b i32) (local $c i32)
+    ;; 40 values pushed in unreachable code: the stack limiter does not count them
+    (block $b (br $b) """ + "(i32.const 1) " * 40 + "(drop) " * 40 + """)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (i32.const 0))
+      (else (i32.add (call $rec (i32.sub (local.get $n) (i32.const 1))) (i32.const 1)))))"""))
+    g.case("stack-dead-code-at-limit@validate", "stack", "validate", stack2,
+           f"same recursion with 40 values pushed in dead code: depth {STACK_N_MAX} still fits",
+           parent_head="0x", block_data=n_block(STACK_N_MAX))
+    g.case("stack-dead-code-over-limit@validate", "stack", "validate", stack2,
+           f"same, depth {STACK_N_MAX + 1}", parent_head="0x", block_data=n_block(STACK_N_MAX + 1))
+    stack3 = g.wat("stack-params", pvf("""
+    (local $n i32)
+    (local.set $n (i32.load offset=2 (local.get $p)))
+    (call $put (local.get $n))
+    (call $put (call $rec (local.get $n) """ + "(i32.const 0) " * 30 + """))""", extra="""
+  (func $rec (param $n i32) """ + "(param i32) " * 30 + """(result i32) (local $a i32) (local $b i32) (local $c i32)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (i32.const 0))
+      (else (i32.add (call $rec (i32.sub (local.get $n) (i32.const 1)) """ + "(i32.const 0) " * 30 + """) (i32.const 1)))))"""))
+    # $rec costs 3 locals + 34 (2 + 30 argument pushes + 2), validate_block 1 + 33: N <= 1769
+    g.case("stack-many-params-at-limit@validate", "stack", "validate", stack3,
+           "recursion with 31 params (params are not counted as locals; the 30 argument pushes are): depth 1769 fits",
+           parent_head="0x", block_data=n_block(1769))
+    g.case("stack-many-params-over-limit@validate", "stack", "validate", stack3,
+           "same, depth 1770", parent_head="0x", block_data=n_block(1770))
+    stack4 = g.wat("stack-indirect", pvf("""
+    (local $n i32)
+    (local.set $n (i32.load offset=2 (local.get $p)))
+    (call $put (local.get $n))
+    (call $put (call_indirect (type $rt) (local.get $n) (i32.const 0)))""", extra="""
+  (type $rt (func (param i32) (result i32)))
+  (table 1 funcref)
+  (elem (i32.const 0) $rec)
+  (func $rec (param $n i32) (result i32) (local $a i32) (local $b i32) (local $c i32)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (i32.const 0))
+      (else (i32.add (call_indirect (type $rt) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0)) (i32.const 1)))))"""))
+    g.case("stack-indirect-at-limit@validate", "stack", "validate", stack4,
+           "recursion through call_indirect (the table holds a thunk that adds the callee's cost): depth 8190",
+           parent_head="0x", block_data=n_block(8190))
+    g.case("stack-indirect-over-limit@validate", "stack", "validate", stack4,
+           "recursion through call_indirect: depth 8191", parent_head="0x", block_data=n_block(8191))
+    g.case("stack-duplicate-logical-max@validate", "stack", "validate", stack,
+           f"[StackLogicalMax(1000), StackLogicalMax(65536)] (duplicates are rejected on chain by check_consistency): depth {STACK_N_MAX}",
+           parent_head="0x", block_data=n_block(STACK_N_MAX),
+           params=executor_params(ep_stack_logical_max(1000), ep_stack_logical_max(65536)))
+
+    # ---------------------------------------------------------------- more executor params
+    g.case("heap-duplicate-max-memory-pages@validate", "memory", "validate", grow_steps,
+           "[MaxMemoryPages(100), MaxMemoryPages(200)] (duplicates are rejected on chain)",
+           params=executor_params(ep_max_memory_pages(100), ep_max_memory_pages(200)))
+    g.case("heap-max-memory-pages-u32-max@validate", "memory", "validate",
+           g.wat("grow-past-default", pvf("""
+    (call $put (memory.grow (i32.const 2100)))
+    (call $put (memory.size))""")),
+           "MaxMemoryPages(u32::MAX): the ceiling saturates; grow to 2117 pages",
+           params=executor_params(ep_max_memory_pages(0xFFFFFFFF)))
+    busy = g.wat("busy-loop", pvf("""
+    (local $n i32) (local $acc i32)
+    (local.set $n (i32.load offset=2 (local.get $p)))
+    (block $d (loop $next
+      (br_if $d (i32.eqz (local.get $n)))
+      (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 31)) (local.get $n)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next)))
+    (call $put (local.get $acc))"""))
+    g.case("timeout-busy-1s-under-10s@validate", "timeouts", "validate", busy,
+           "~1 s of work (10^9 loop iterations on this machine) with --timeout-ms 10000",
+           parent_head="0x", block_data=n_block(10**9), exec_kind="backing", timeout_ms=10000)
+    g.case("timeout-duplicate-exec-timeout@validate", "timeouts", "validate", busy,
+           "~1 s of work; [PvfExecTimeout(Backing, 300 ms), PvfExecTimeout(Backing, 10 s)]: which one applies",
+           parent_head="0x", block_data=n_block(10**9), exec_kind="backing",
+           params=executor_params(ep_exec_timeout(0, 300), ep_exec_timeout(0, 10000)))
+    g.case("timeout-approval-param-at-backing@validate", "timeouts", "validate", busy,
+           "~1 s of work at backing with only PvfExecTimeout(Approval, 300 ms): backing keeps its 2 s default",
+           parent_head="0x", block_data=n_block(10**9), exec_kind="backing",
+           params=executor_params(ep_exec_timeout(1, 300)))
+    g.both("timeout-start-function-loops", "timeouts",
+           g.wat("start-loops", pvf(ECHO_BODY, extra="  (func $start (loop $l (br $l)))\n  (start $start)")),
+           "start function never returns (precheck does not instantiate)", timeout_ms=1000)
+
     # ---------------------------------------------------------------- timeouts
     loop = g.wat("loop-forever", pvf("    (loop $l (br $l))"))
     g.case("timeout-loop-forever@validate", "timeouts", "validate", loop,
@@ -1038,6 +1325,11 @@ def main():
         f.write("\n")
     with open(os.path.join(BIG, ".gitignore"), "w") as f:
         f.write("*\n!.gitignore\n")
+    # remove what an earlier version of this script wrote and this one does not
+    for name in os.listdir(CORPUS):
+        if os.path.isfile(os.path.join(CORPUS, name)) and name not in g.files:
+            os.remove(os.path.join(CORPUS, name))
+            print(f"removed stale corpus/{name}", file=sys.stderr)
     print(f"{len(g.cases)} cases", file=sys.stderr)
 
 

@@ -731,3 +731,85 @@ async fn a_runtime_construction_failure_is_invalid_and_only_approval_prepares_ag
     drop(host);
     running.await.unwrap();
 }
+
+/// A pre-check is answered by a pre-check job under its own limits, never from an artifact
+/// prepared leniently; and a failure that only the pre-check's limits cause does not keep the
+/// code from being prepared leniently and executed.
+#[tokio::test]
+async fn a_precheck_is_independent_of_lenient_artifacts() {
+    let cache = tempfile::tempdir().unwrap();
+    let (host, running) = start(config(cache.path()));
+    // A pre-check budget of 1 ms of CPU: no compilation fits. Timeouts are not part of the
+    // preparation hash, so these parameters name the same artifact as the defaults.
+    let strict = ExecutorParams(vec![pvf_messages::ExecutorParam::PvfPrepTimeout(
+        PvfPrepKind::Precheck,
+        1,
+    )]);
+    let with = |code: &[u8], params: &ExecutorParams, kind| {
+        PvfPrepData::new(ValidationCode(code.to_vec()), params.clone(), kind)
+    };
+    let (params, expected) = adder_params(0);
+    let execute = |code: Vec<u8>, executor_params: ExecutorParams| {
+        let host = host.clone();
+        let params = params.clone();
+        async move {
+            host.execute_pvf(
+                with(&code, &executor_params, PvfPrepKind::Prepare),
+                params,
+                Duration::from_secs(2),
+                PvfExecKind::Approval,
+                None,
+            )
+            .await
+        }
+    };
+
+    // Prepared leniently first: the strict pre-check still runs, and fails.
+    let adder = pvf_test_pvfs::adder().to_vec();
+    let result = execute(adder.clone(), ExecutorParams::default())
+        .await
+        .unwrap();
+    assert_eq!(result.head_data.0, expected.encode());
+    let err = host
+        .precheck_pvf(with(&adder, &strict, PvfPrepKind::Precheck))
+        .await
+        .unwrap_err();
+    assert!(!err.is_deterministic(), "{err:?}");
+    assert_eq!(
+        host.stats().preparations,
+        2,
+        "the pre-check ran a job of its own"
+    );
+    // The lenient artifact still serves executions.
+    execute(adder.clone(), ExecutorParams::default())
+        .await
+        .unwrap();
+    assert_eq!(host.stats().preparations, 2);
+
+    // Failed a pre-check first: execution prepares leniently and succeeds.
+    let other = pvf_test_pvfs::with_custom_section(&adder, "precheck-test", b"1");
+    host.precheck_pvf(with(&other, &strict, PvfPrepKind::Precheck))
+        .await
+        .unwrap_err();
+    let result = execute(other.clone(), strict.clone()).await.unwrap();
+    assert_eq!(result.head_data.0, expected.encode());
+    // A pre-check under the default limits passes, and is then answered from its artifact.
+    let before = host.stats().preparations;
+    host.precheck_pvf(with(
+        &other,
+        &ExecutorParams::default(),
+        PvfPrepKind::Precheck,
+    ))
+    .await
+    .unwrap();
+    host.precheck_pvf(with(
+        &other,
+        &ExecutorParams::default(),
+        PvfPrepKind::Precheck,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(host.stats().preparations, before + 1);
+    drop(host);
+    running.await.unwrap();
+}

@@ -20,7 +20,8 @@ use super::{
 };
 use futures::{FutureExt, channel::oneshot};
 use pvf_messages::{
-    ExecutorParams, Hash, InternalValidationError, PrepareError, PvfExecKind, ValidationError,
+    ExecutorParams, Hash, InternalValidationError, PrepareError, PvfExecKind, PvfPrepKind,
+    ValidationError,
     frame::FrameError,
     host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
     protocol::WorkerKind,
@@ -54,6 +55,7 @@ pub struct HostStats {
 pub(crate) enum Event {
     Prepared {
         id: ArtifactId,
+        kind: PvfPrepKind,
         worker: Option<WorkerHandle>,
         outcome: Result<(PathBuf, u64), PrepareFailure>,
     },
@@ -404,11 +406,27 @@ impl Actor {
         self.prepare_queue.push(PrepareJob { id, pvf, priority });
     }
 
+    /// Pre-checks are answered by pre-check jobs only, never from an artifact prepared
+    /// leniently: what a pre-check concludes (its timeout, its memory limit, its
+    /// runtime-construction check) must not depend on what this node happened to prepare
+    /// before. An artifact serving executions keeps serving them while its pre-check runs.
     fn precheck(&mut self, pvf: PvfPrepData, response: oneshot::Sender<PrecheckResult>) {
         let id = ArtifactId::of(&pvf);
         match self.table.get(&id) {
-            Some(ArtifactState::Prepared(_)) => {
+            Some(ArtifactState::Prepared(a)) if a.prechecked => {
                 let _ = response.send(Ok(()));
+            }
+            Some(ArtifactState::Prepared(_)) => {
+                let queued = self.waiting_precheck.contains_key(&id);
+                self.waiting_precheck.entry(id).or_default().push(response);
+                if !queued {
+                    self.metrics.on_prepare_enqueued();
+                    self.prepare_queue.push(PrepareJob {
+                        id,
+                        pvf,
+                        priority: PreparePriority::Critical,
+                    });
+                }
             }
             Some(ArtifactState::Failed(_)) if let Some(error) = self.failed_for_now(&id) => {
                 let _ = response.send(Err(error));
@@ -463,6 +481,7 @@ impl Actor {
         match event {
             Event::Prepared {
                 id,
+                kind,
                 worker,
                 outcome,
             } => {
@@ -471,7 +490,7 @@ impl Actor {
                 if let Some(w) = worker {
                     self.prepare_idle.push(w);
                 }
-                self.prepared(id, outcome);
+                self.prepared(id, kind, outcome);
             }
             Event::Executed {
                 job,
@@ -503,18 +522,53 @@ impl Actor {
         }
     }
 
-    fn prepared(&mut self, id: ArtifactId, outcome: Result<(PathBuf, u64), PrepareFailure>) {
+    fn prepared(
+        &mut self,
+        id: ArtifactId,
+        kind: PvfPrepKind,
+        outcome: Result<(PathBuf, u64), PrepareFailure>,
+    ) {
         let prechecks = self.waiting_precheck.remove(&id).unwrap_or_default();
         let executions = self.waiting_execute.remove(&id).unwrap_or_default();
-        let prior_failures = match self.table.get(&id) {
-            Some(ArtifactState::Preparing { prior_failures }) => *prior_failures,
-            _ => 0,
+        let (prior_failures, already_prepared) = match self.table.get(&id) {
+            Some(ArtifactState::Preparing { prior_failures }) => (*prior_failures, None),
+            Some(ArtifactState::Prepared(a)) => (0, Some(a.prechecked)),
+            _ => (0, None),
         };
         match outcome {
             Ok((path, len)) => {
-                self.table.set_prepared(id, path, len);
+                let prechecked = kind == PvfPrepKind::Precheck || already_prepared == Some(true);
+                self.table.set_prepared(id, path, len, prechecked);
                 for p in prechecks {
                     let _ = p.send(Ok(()));
+                }
+                for pending in executions {
+                    self.execute(pending);
+                }
+            }
+            Err(PrepareFailure { error, .. })
+                if kind == PvfPrepKind::Precheck && precheck_only(&error) =>
+            {
+                // The pre-check's own limits failed it: that is its answer, but a lenient
+                // preparation may still succeed, so nothing is remembered against the code and
+                // waiting executions get a preparation of their own.
+                let code_hash = id.code_hash.0.to_hex();
+                tracing::info!(%code_hash, %error, "the PVF failed its pre-check");
+                for p in prechecks {
+                    let _ = p.send(Err(error.clone()));
+                }
+                if already_prepared.is_none() {
+                    self.table.forget(&id);
+                }
+                for pending in executions {
+                    self.execute(pending);
+                }
+            }
+            Err(PrepareFailure { error, .. }) if already_prepared.is_some() => {
+                // A pre-check of code that is prepared and serving executions failed for a
+                // reason of its own (a local fault): answer it, keep the artifact.
+                for p in prechecks {
+                    let _ = p.send(Err(error.clone()));
                 }
                 for pending in executions {
                     self.execute(pending);
@@ -716,6 +770,7 @@ impl Actor {
                 });
                 let _ = events.send(Event::Prepared {
                     id: job.id,
+                    kind: job.pvf.prep_kind,
                     worker,
                     outcome,
                 });
@@ -872,4 +927,16 @@ async fn execute_job(
         spawner.discard(worker).await;
         (None, outcome)
     }
+}
+
+/// Whether a pre-check job's failure comes from what only a pre-check imposes (its shorter
+/// timeout, its memory limit, its runtime-construction check), so that a lenient preparation
+/// of the same code may still succeed.
+fn precheck_only(error: &PrepareError) -> bool {
+    matches!(
+        error,
+        PrepareError::TimedOut
+            | PrepareError::OutOfMemory { .. }
+            | PrepareError::RuntimeConstruction(_)
+    )
 }

@@ -297,6 +297,11 @@ pub struct PreparedArtifact {
     /// Distinguishes this file from a later one at the same path (a re-preparation yields
     /// the same name), so a late failure report cannot delete a fresh artifact.
     pub generation: u64,
+    /// Whether a pre-check of this code under these parameters passed on this node since it
+    /// started. A pre-check is answered from the artifact only then: an artifact prepared
+    /// leniently (longer timeout, no memory limit, no runtime-construction check) says
+    /// nothing about what a pre-check would conclude.
+    pub prechecked: bool,
 }
 
 /// A preparation that failed, remembered so that it is not repeated in a tight loop.
@@ -366,7 +371,7 @@ impl ArtifactTable {
         let now = Instant::now();
         let mut table = Self::default();
         for f in &scan.kept {
-            table.set_prepared(f.id, f.path.clone(), f.len);
+            table.set_prepared(f.id, f.path.clone(), f.len, false);
         }
         for (id, error) in &scan.failed {
             let state = ArtifactState::Failed(FailedPreparation {
@@ -380,13 +385,14 @@ impl ArtifactTable {
     }
 
     /// Records a prepared artifact, with a new generation.
-    pub fn set_prepared(&mut self, id: ArtifactId, path: PathBuf, len: u64) {
+    pub fn set_prepared(&mut self, id: ArtifactId, path: PathBuf, len: u64, prechecked: bool) {
         self.generations += 1;
         let state = ArtifactState::Prepared(PreparedArtifact {
             path,
             len,
             last_used: Instant::now(),
             generation: self.generations,
+            prechecked,
         });
         self.states.insert(id, state);
     }
@@ -586,6 +592,7 @@ mod tests {
                     len: 100,
                     last_used: t0 + Duration::from_secs(u64::from(n)),
                     generation: u64::from(n),
+                    prechecked: false,
                 }),
             );
         }

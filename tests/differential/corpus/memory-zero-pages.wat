@@ -1,0 +1,13 @@
+(module
+  (memory (export "memory") 0)
+  (global (export "__heap_base") i32 (i32.const 0))
+  (func (export "validate_block") (param $p i32) (param $l i32) (result i64) (local $o i32)
+    ;; result right after the params: head = [p, memory.size] (8 bytes)
+    (local.set $o (i32.add (local.get $p) (local.get $l)))
+    (i32.store8 (local.get $o) (i32.const 32))
+    (i32.store offset=1 (local.get $o) (local.get $p))
+    (i32.store offset=5 (local.get $o) (memory.size))
+    (i64.store offset=9 (local.get $o) (i64.const 0))
+    (i32.store16 offset=17 (local.get $o) (i32.const 0))
+    (i32.store8 offset=19 (local.get $o) (i32.const 0))
+    (i64.or (i64.shl (i64.const 20) (i64.const 32)) (i64.extend_i32_u (local.get $o)))))
