@@ -77,6 +77,7 @@ HF = {
     "finish_batch": ("ext_crypto_finish_batch_verify_version_1", "(result i32)"),
     "ed25519_batch_verify": ("ext_crypto_ed25519_batch_verify_version_1", "(param i32 i64 i32) (result i32)"),
     "sr25519_batch_verify": ("ext_crypto_sr25519_batch_verify_version_1", "(param i32 i64 i32) (result i32)"),
+    "bls_mul_g1": ("ext_host_calls_bls12_381_mul_g1_version_1", "(param i64 i64 i64) (result i32)"),
     "verify_proof_v2": ("ext_trie_blake2_256_verify_proof_version_2", "(param i32 i64 i64 i64 i32) (result i32)"),
 }
 
@@ -197,8 +198,9 @@ class Gen:
         for feat, flag in all_feats.items():
             if feat not in features:
                 flags.append(flag)
-        if "multi-memory" in features:
-            flags.append("--enable-multi-memory")
+        for extra in ("multi-memory", "extended-const", "tail-call", "threads", "memory64"):
+            if extra in features:
+                flags.append("--enable-" + extra)
         if not check:
             flags.append("--no-check")
         out = os.path.join(CORPUS, name + ".wasm")
@@ -1223,6 +1225,102 @@ def build(g: Gen):
     g.both("timeout-start-function-loops", "timeouts",
            g.wat("start-loops", pvf(ECHO_BODY, extra="  (func $start (loop $l (br $l)))\n  (start $start)")),
            "start function never returns (precheck does not instantiate)", timeout_ms=1000)
+
+    # ---------------------------------------------------------------- engine-version limits
+    def code_section_module(body: bytes) -> bytes:
+        """A module whose only function (type () -> ()) has `body` (locals vector included) and is
+        not exported: enough for a precheck of wasmparser's limits."""
+        def leb(n):
+            out = bytearray()
+            while True:
+                b = n & 0x7F
+                n >>= 7
+                out.append(b | (0x80 if n else 0))
+                if not n:
+                    return bytes(out)
+        sec = lambda sid, payload: bytes([sid]) + leb(len(payload)) + payload
+        fbody = leb(len(body)) + body
+        return (b"\x00asm\x01\x00\x00\x00" + sec(1, b"\x01\x60\x00\x00") + sec(3, b"\x01\x00")
+                + sec(5, b"\x01\x00\x11") + sec(7, b"\x01\x06memory\x02\x00") + sec(10, b"\x01" + fbody))
+
+    def br_table_body(targets):
+        def leb(n):
+            out = bytearray()
+            while True:
+                b = n & 0x7F
+                n >>= 7
+                out.append(b | (0x80 if n else 0))
+                if not n:
+                    return bytes(out)
+        # (block (i32.const 0) (br_table 0 0 ... 0)) end
+        return b"\x00" + b"\x02\x40" + b"\x41\x00" + b"\x0e" + leb(targets) + b"\x00" * (targets + 1) + b"\x0b\x0b"
+
+    g.case("limits-br-table-65520@precheck", "limits", "precheck",
+           g.blob("br-table-65520.wasm.zst", maybe_compressed(code_section_module(br_table_body(65520)))),
+           "br_table with 65 520 targets (Cranelift's implementation limit)")
+    g.case("limits-br-table-65521@precheck", "limits", "precheck",
+           g.blob("br-table-65521.wasm.zst", maybe_compressed(code_section_module(br_table_body(65521)))),
+           "br_table with 65 521 targets")
+    g.case("limits-br-table-131072@precheck", "limits", "precheck",
+           g.blob("br-table-131072.wasm.zst", maybe_compressed(code_section_module(br_table_body(131072)))),
+           "br_table with 131 072 targets (wasmparser 0.236's limit, 128 Ki)")
+    g.case("limits-br-table-131073@precheck", "limits", "precheck",
+           g.blob("br-table-131073.wasm.zst", maybe_compressed(code_section_module(br_table_body(131073)))),
+           "br_table with 131 073 targets: over wasmparser 0.236's limit, under 0.254's (7 654 321)")
+    g.case("limits-function-7654322-bytes@precheck", "limits", "precheck",
+           g.blob("function-7654322-bytes.wasm.zst", maybe_compressed(code_section_module(b"\x00" + b"\x01" * 7654320 + b"\x0b"))),
+           "one function body of 7 654 322 bytes (nops): wasmparser >= 0.254 limits bodies to 7 654 321, 0.236 does not")
+    g.case("limits-function-7654321-bytes@precheck", "limits", "precheck",
+           g.blob("function-7654321-bytes.wasm.zst", maybe_compressed(code_section_module(b"\x00" + b"\x01" * 7654319 + b"\x0b"))),
+           "one function body of exactly 7 654 321 bytes (nops)")
+    g.case("limits-50000-locals@precheck", "limits", "precheck",
+           g.blob("locals-50000.wasm", code_section_module(b"\x01\xd0\x86\x03\x7f\x0b")),
+           "a function with 50 000 i32 locals (wasmparser's limit)")
+    g.case("limits-50001-locals@precheck", "limits", "precheck",
+           g.blob("locals-50001.wasm", code_section_module(b"\x01\xd1\x86\x03\x7f\x0b")),
+           "a function with 50 001 i32 locals")
+
+    # ---------------------------------------------------------------- more features
+    for name, feats, text in [
+        ("extended-const", ("extended-const",), pvf(ECHO_BODY, extra="  (global $g i32 (i32.add (i32.const 1) (i32.const 2)))")),
+        ("tail-call", ("tail-call",), pvf("    (call $put (call $tc))", extra="  (func $tc (result i32) (return_call $one))\n  (func $one (result i32) (i32.const 1))")),
+        ("shared-memory", ("threads",), pvf(ECHO_BODY, mem='(memory (export "memory") 17 100 shared)')),
+        ("externref-table", ("reference-types", "bulk-memory"), pvf(ECHO_BODY, extra="  (table 1 externref)")),
+        ("memory64", ("memory64",), '(module (memory (export "memory") i64 17)\n'
+         '  (global (export "__heap_base") i32 (i32.const 131072))\n'
+         '  (func (export "validate_block") (param i32 i32) (result i64) (i64.const 0)))\n'),
+    ]:
+        code = g.wat("feature-" + name, text, features=feats)
+        g.case(f"feature-{name}@precheck", "features", "precheck", code, f"{name}")
+
+    # ---------------------------------------------------------------- ECC host functions (RFC 163)
+    ecc = g.wat("hf-ecc-bls12-381", pvf("""
+    (call $put (call $bls_mul_g1 (call $fat (i32.const 65536) (i32.const 1)) (call $fat (i32.const 65540) (i32.const 1))
+                                 (call $fat (i32.const 70000) (i32.const 100))))""", imports=["bls_mul_g1"],
+                                 data=[(65536, b"\x00"), (65540, b"\x00")]))
+    g.case("hf-ecc-without-param@validate", "host-functions", "validate", ecc,
+           "ext_host_calls_bls12_381_mul_g1_version_1 with garbage input, no EnabledHostFunction param (not linked)")
+    g.case("hf-ecc-with-param@validate", "host-functions", "validate", ecc,
+           "same with [EnabledHostFunction(EccRfc163)]: linked; garbage input gives the Decode error code",
+           params=executor_params(b"\x08\x01"))
+    g.both("hf-ecc-declared-only", "host-functions",
+           g.wat("hf-ecc-declared", pvf(ECHO_BODY, imports=["bls_mul_g1"])),
+           "ECC host function imported, never called, default params")
+
+    # ---------------------------------------------------------------- runtime_version of a blob
+    def custom(name: bytes, payload: bytes) -> bytes:
+        body = bytes([len(name)]) + name + payload
+        assert len(body) < 128
+        return b"\x00" + bytes([len(body)]) + body
+    mini_version = bytes.fromhex("10" + b"mini".hex() + "10" + b"impl".hex() + "01000000" "02000000" "03000000" "00")
+    mini = b"\x00asm\x01\x00\x00\x00" + custom(b"runtime_version", mini_version)
+    mini_c = maybe_compressed(mini)
+    g.case("hf-runtime-version-of-blob@validate", "host-functions", "validate",
+           g.wat("hf-runtime-version-blob", pvf(f"""
+    (call $putfat (call $runtime_version (call $fat (i32.const 65536) (i32.const {len(mini)}))))
+    (call $putfat (call $runtime_version (call $fat (i32.const 65792) (i32.const {len(mini_c)}))))""",
+                                                imports=["runtime_version"], data=[(65536, mini), (65792, mini_c)])),
+           "ext_misc_runtime_version of a module with a `runtime_version` custom section, plain and compressed")
 
     # ---------------------------------------------------------------- timeouts
     loop = g.wat("loop-forever", pvf("    (loop $l (br $l))"))

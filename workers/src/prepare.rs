@@ -34,7 +34,7 @@ pub fn prepare(
     let blob = prevalidate(&raw)?;
     let engine = engine::engine(params).map_err(PrepareError::RuntimeConstruction)?;
     let module = instrument(blob, params)
-        .map_err(|e| PrepareError::Preparation(e))?
+        .map_err(PrepareError::Preparation)?
         .serialize();
     let artifact = engine
         .precompile_module(&module)
