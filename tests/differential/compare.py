@@ -72,6 +72,17 @@ def head_diff(a, b):
             f"; lengths {len(ba)} / {len(bb)}")
 
 
+def code(s):
+    """Markdown code span that survives backticks inside."""
+    return f"`` {s} ``" if "`" in s else f"`{s}`"
+
+
+def strip_backtrace(s):
+    """Drops wasmtime's backtrace (function indices and offsets differ between engines)."""
+    s = (s or "").split("\nWASM backtrace")[0]
+    return s.split("\\nWASM backtrace")[0]
+
+
 def short(s, n=150):
     s = " ".join((s or "").split())
     return s if len(s) <= n else s[: n - 1] + "…"
@@ -129,7 +140,7 @@ def main():
                 elif o["raw"] != r["raw"] and not (c["cmd"] == "precheck" and o["class"] == "valid"):
                     diff.append(f"same class, raw outcome differs ({r['raw']} vs {o['raw']})")
             heq = ""
-            if r["class"] == "valid" and o.get("class") == "valid":
+            if c["cmd"] == "validate" and r["class"] == "valid" and o.get("class") == "valid":
                 heq = "yes" if r.get("head_data") == o.get("head_data") else "**no**"
             rows.append((c, r, o, heq, status, "; ".join(diff)))
             print(f"[{i + 1}/{len(cases)}] {c['name']}: ref {r['raw']} / ours {o['raw']} -> {status} {short('; '.join(diff), 200)}",
@@ -138,7 +149,14 @@ def main():
         shutil.rmtree(cache, ignore_errors=True)
 
     n = {s: sum(1 for row in rows if row[4] == s) for s in ("agree", "DIFFER", "not run")}
-    lines = [f"{len(rows)} cases: {n['agree']} agree, {n['DIFFER']} differ, {n['not run']} not run", "",
+    version = subprocess.run([a.node, "--version"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+    head = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL).stdout.decode().strip()
+    crates = ref["meta"].get("reference_crates", {})
+    lines = [f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: ours `{version}` (repository HEAD {head or '?'}), "
+             f"reference recorded {ref['meta'].get('date', '?')} (polkadot-node-core-pvf {crates.get('polkadot-node-core-pvf', '?')}, "
+             f"sc-executor-wasmtime {crates.get('sc-executor-wasmtime', '?')}, wasmtime {crates.get('wasmtime', '?')}).", "",
+             f"{len(rows)} cases: {n['agree']} agree, {n['DIFFER']} differ, {n['not run']} not run", "",
              "| case | reference (raw) | ours (raw) | ref class | our class | head equal | status | difference |",
              "|---|---|---|---|---|---|---|---|"]
     for c, r, o, heq, status, diff in rows:
@@ -147,7 +165,10 @@ def main():
     lines += ["", "Reasons of the cases that differ (reference / ours):", ""]
     for c, r, o, heq, status, diff in rows:
         if status == "DIFFER":
-            lines.append(f"- `{c['name']}`: ref `{short(r['reason'], 220)}` / ours `{short(o['reason'], 220)}`")
+            ok = "valid" if c["cmd"] == "precheck" else None
+            rr = short(strip_backtrace(r["reason"]), 220) or ok or f"valid, head {short(r.get('head_data') or '-', 40)}"
+            orr = short(strip_backtrace(o["reason"]), 220) or ok or f"valid, head {short(o.get('head_data') or '-', 40)}"
+            lines.append(f"- `{c['name']}`: ref {code(rr)} / ours {code(orr)}")
     text = "\n".join(lines)
     print(text)
     if a.markdown:

@@ -13,6 +13,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from caselib import HERE, load_cases  # noqa: E402
 
 
+def code(s):
+    """Markdown code span that survives backticks inside."""
+    return f"`` {s} ``" if "`" in s else f"`{s}`"
+
+
+def strip_backtrace(s):
+    """Drops wasmtime's backtrace (function indices and offsets differ between engines)."""
+    s = (s or "").split("\nWASM backtrace")[0]
+    return s.split("\\nWASM backtrace")[0]
+
+
 def short(s, n):
     s = " ".join((s or "").split())
     return s if len(s) <= n else s[: n - 1] + "…"
@@ -45,11 +56,11 @@ def main():
             extra.append(c["exec_kind"])
         probe = c["probe"] + (f" ({', '.join(extra)})" if extra else "")
         if r.get("raw") == "valid" and "head_data" in r:
-            detail = f"head `{short(r['head_data'], 72)}`"
+            detail = "head " + code(short(r["head_data"], 72))
         else:
-            detail = f"`{short(r.get('reason', ''), 150)}`" if r.get("reason") else ""
+            detail = code(short(strip_backtrace(r.get("reason")), 150)) if r.get("reason") else ""
             if r.get("panic"):
-                detail += f" panic: `{short(r['panic'], 100)}`"
+                detail += " panic: " + code(short(r["panic"], 100))
         verdict = r.get("raw", "(not run)")
         print(f"| `{c['name']}` | {short(probe, 200).replace('|', '/')} | {verdict} | {detail.replace('|', '/')} |")
 

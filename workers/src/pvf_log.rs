@@ -48,11 +48,22 @@ impl log::Log for PvfLogger {
 
 static LOGGER: PvfLogger = PvfLogger;
 
-/// Installs the logger for this process (a worker; its jobs inherit it). Idempotent.
+/// Installs the logger for this process (a worker; its jobs inherit it), and a panic hook
+/// under the same budget: a host function that panics on a PVF's input (a storage call, an
+/// allocation too large) panics once per call, and the default hook would print every one.
 pub fn install() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(MAX_LEVEL);
     }
+    std::panic::set_hook(Box::new(|info| {
+        if PRINTED.fetch_add(1, Ordering::Relaxed) >= LINE_BUDGET {
+            return;
+        }
+        let message = crate::host_functions::panic_text(info.payload()).unwrap_or_default();
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        let line = format!("panic in job at {}: {}\n", escape(&location), escape(&message));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }));
 }
 
 /// One line of PVF log, escaped and bounded, ending in a newline.
