@@ -4,8 +4,9 @@
     python3 tests/differential/gen.py          # (re)writes corpus/ and cases.json
     python3 tests/differential/gen.py --big    # also writes corpus/big/ (large files, not committed)
 
-Needs `wat2wasm` (Debian: `apt-get install -y wabt`) and the Python `zstandard` package
-(`pip install zstandard`) for the sp-maybe-compressed-blob cases. The output is deterministic:
+Needs `wat2wasm` (Debian: `apt-get install -y wabt`, tested with 1.0.32), the Python `zstandard`
+package (`pip install zstandard`) for the sp-maybe-compressed-blob cases and `cryptography` for the
+ed25519 signature (secp256k1 is done in pure Python). The output is deterministic:
 running it twice gives the same bytes, and the .wasm files are committed next to their .wat so
 that running the comparison needs neither tool.
 

@@ -38,7 +38,11 @@ def main():
         with open(a.reference) as f:
             ref = json.load(f)["results"]
     group = None
-    for c in load_cases():
+    cases = load_cases()
+    order = {}
+    for c in cases:
+        order.setdefault(c["group"], len(order))
+    for c in sorted(cases, key=lambda c: order[c["group"]]):  # stable: case order kept within a group
         if c["group"] != group:
             group = c["group"]
             print(f"\n#### {group}\n")

@@ -2,10 +2,10 @@
 //!
 //! `ext_logging_log_version_1` hands the PVF's target and message to the `log` crate, and
 //! `ext_logging_max_level_version_1` reports `log::max_level()` back to the PVF (runtimes use
-//! it to decide whether to format their logs at all). The reference passes these to the
-//! node's logger, whose level the operator sets; we report `Info`, what a validator on the
-//! default log settings reports, and write the lines to the worker's stderr, which the node
-//! forwards to its own log.
+//! it to decide whether to format their logs at all). A PVF can read that value, so it is the
+//! reference's: measured with the published reference, its execute job reports `Error`
+//! whatever the node's log settings. Lines at that level go to the worker's stderr, which the
+//! node forwards to its own log.
 //!
 //! The text is the PVF's, so it is made harmless before it is printed: control characters
 //! (newlines included) are escaped, so a PVF cannot forge a line of the node's log or drive a
@@ -22,7 +22,7 @@ pub const LINE_BUDGET: u32 = 64;
 /// Longest target or message printed, in bytes (before escaping).
 pub const FIELD_MAX: usize = 512;
 /// The level reported to PVFs.
-pub const MAX_LEVEL: log::LevelFilter = log::LevelFilter::Info;
+pub const MAX_LEVEL: log::LevelFilter = log::LevelFilter::Error;
 
 static PRINTED: AtomicU32 = AtomicU32::new(0);
 
@@ -61,7 +61,11 @@ pub fn install() {
         }
         let message = crate::host_functions::panic_text(info.payload()).unwrap_or_default();
         let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        let line = format!("panic in job at {}: {}\n", escape(&location), escape(&message));
+        let line = format!(
+            "panic in job at {}: {}\n",
+            escape(&location),
+            escape(&message)
+        );
         let _ = std::io::stderr().write_all(line.as_bytes());
     }));
 }
