@@ -291,6 +291,16 @@ fn one_binary_can_serve_both_roles() {
     );
 }
 
+/// Stops worker `pid` 100 ms into its job for 2.5 s, then resumes it: the job (about 1.5 s of
+/// CPU) outlives its 1 s budget, within the 4 s wall-clock limit.
+async fn stop_mid_job(pid: u32) {
+    job_of(pid).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    signal(pid, libc::SIGSTOP);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    signal(pid, libc::SIGCONT);
+}
+
 fn signal(pid: u32, sig: i32) {
     // SAFETY: sending a signal has no memory-safety preconditions.
     assert_eq!(
@@ -338,14 +348,7 @@ fn a_job_that_outruns_its_budget_while_its_worker_is_stopped_is_a_hard_timeout()
         // The raw answer of the worker.
         let mut worker = host.spawn(WorkerKind::Execute).await.unwrap();
         let pid = worker.pid().unwrap();
-        let stop_and_resume = async {
-            job_of(pid).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            signal(pid, libc::SIGSTOP);
-            // The job needs about 1.5 s; the wall-clock limit is 4 s.
-            tokio::time::sleep(Duration::from_millis(2500)).await;
-            signal(pid, libc::SIGCONT);
-        };
+        let stop_and_resume = stop_mid_job(pid);
         let (answer, ()) = tokio::join!(
             pvf_subsystem::host::exchange::execute(&mut worker, &artifact, &vp, &params, budget),
             stop_and_resume
@@ -361,13 +364,7 @@ fn a_job_that_outruns_its_budget_while_its_worker_is_stopped_is_a_hard_timeout()
         // And the classified outcome, through a fresh worker.
         let mut worker = host.spawn(WorkerKind::Execute).await.unwrap();
         let pid = worker.pid().unwrap();
-        let stop_and_resume = async {
-            job_of(pid).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            signal(pid, libc::SIGSTOP);
-            tokio::time::sleep(Duration::from_millis(2500)).await;
-            signal(pid, libc::SIGCONT);
-        };
+        let stop_and_resume = stop_mid_job(pid);
         let (outcome, ()) = tokio::join!(
             execute_on(&mut worker, &artifact, &vp, &params, budget),
             stop_and_resume
