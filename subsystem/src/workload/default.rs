@@ -34,6 +34,11 @@ fn candidate(
         head_data: None,
         hrmp_watermark: None,
         timeout_ms: None,
+        relay_parent_storage_root: None,
+        upward_messages: Vec::new(),
+        horizontal_messages: Vec::new(),
+        new_validation_code: None,
+        processed_downward_messages: None,
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! It sends every candidate at once and lets candidate validation bound the concurrency, so
 //! preparations of some PVFs overlap with executions of others. Each candidate's receipt
-//! commits to the result the workload expects (head, no messages, the watermark), exactly
+//! commits to the result the workload expects (head, messages, the watermark), exactly
 //! as a collator's would; a PVF that returns anything else fails the post-execution checks.
 
 use super::{
@@ -80,7 +80,7 @@ pub fn request(
     let validation_data = PersistedValidationData {
         parent_head: HeadData(candidate.parent_head.clone()),
         relay_parent_number: candidate.relay_parent_number,
-        relay_parent_storage_root: Hash::default(),
+        relay_parent_storage_root: candidate.relay_parent_storage_root,
         max_pov_size: MAX_POV_SIZE,
     };
     let pov = PoV {
@@ -90,7 +90,10 @@ pub fn request(
     let commitments = CandidateCommitments {
         head_data: head.clone(),
         hrmp_watermark: candidate.hrmp_watermark,
-        ..Default::default()
+        upward_messages: candidate.messages.upward_messages.clone(),
+        horizontal_messages: candidate.messages.horizontal_messages.clone(),
+        new_validation_code: candidate.messages.new_validation_code.clone(),
+        processed_downward_messages: candidate.messages.processed_downward_messages,
     };
     let descriptor = CandidateDescriptor {
         para_id: 1000 + candidate.pvf as u32,

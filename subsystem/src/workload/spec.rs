@@ -26,8 +26,13 @@
 //!   receipt commits to it (with no messages and `hrmp_watermark` = `relay_parent_number`,
 //!   unless `hrmp_watermark` is given). Without it the receipt cannot match, and a valid PVF
 //!   run is reported `invalid` (head hash mismatch) — as a real validator would.
+//! - `relay_parent_storage_root`: the relay parent's storage root, hex (default zero); real
+//!   Cumulus blocks check their relay-chain state proof against it.
+//! - `upward_messages`, `horizontal_messages` (`recipient`, `data`), `new_validation_code`,
+//!   `processed_downward_messages`: the rest of the outputs the receipt commits to (default:
+//!   none), as `pvf-collator` writes them for real blocks.
 
-use pvf_messages::{PvfExecKind, ValidationCode, VerdictClass};
+use pvf_messages::{Hash, OutboundHrmpMessage, PvfExecKind, ValidationCode, VerdictClass};
 use serde::{Deserialize, Serialize};
 use std::{collections::HashMap, path::Path, time::Duration};
 
@@ -80,6 +85,31 @@ pub struct CandidateSpec {
     /// CPU-time limit in milliseconds (default: by `kind`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// The relay parent's storage root, hex (default: zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_parent_storage_root: Option<String>,
+    /// For a valid candidate: its upward messages, hex each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upward_messages: Vec<String>,
+    /// For a valid candidate: its horizontal messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub horizontal_messages: Vec<HrmpMessageSpec>,
+    /// For a valid candidate: the code upgrade it schedules, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_validation_code: Option<String>,
+    /// For a valid candidate: how many downward messages it processed (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed_downward_messages: Option<u32>,
+}
+
+/// A horizontal message a candidate sends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HrmpMessageSpec {
+    /// The receiving parachain.
+    pub recipient: u32,
+    /// The payload, hex.
+    pub data: String,
 }
 
 fn default_kind() -> String {
@@ -113,6 +143,23 @@ pub struct Candidate {
     pub hrmp_watermark: u32,
     /// An explicit CPU-time limit.
     pub timeout: Option<Duration>,
+    /// The relay parent's storage root.
+    pub relay_parent_storage_root: Hash,
+    /// The outputs besides head and watermark that the receipt commits to.
+    pub messages: Messages,
+}
+
+/// The outputs of a valid candidate besides its head and watermark.
+#[derive(Clone, Debug, Default)]
+pub struct Messages {
+    /// Messages to the relay chain.
+    pub upward_messages: Vec<Vec<u8>>,
+    /// Messages to other parachains.
+    pub horizontal_messages: Vec<OutboundHrmpMessage>,
+    /// A code upgrade.
+    pub new_validation_code: Option<ValidationCode>,
+    /// Downward messages processed.
+    pub processed_downward_messages: u32,
 }
 
 /// A workload ready to run.
@@ -162,6 +209,35 @@ pub fn parse_class(s: &str) -> Option<VerdictClass> {
     ]
     .into_iter()
     .find(|c| c.as_str() == s)
+}
+
+impl CandidateSpec {
+    fn messages(&self) -> Result<Messages, String> {
+        let hex = |field: &str, v: &str| hex_field(&self.name, field, v);
+        Ok(Messages {
+            upward_messages: self
+                .upward_messages
+                .iter()
+                .map(|m| hex("upward_messages", m))
+                .collect::<Result<_, _>>()?,
+            horizontal_messages: self
+                .horizontal_messages
+                .iter()
+                .map(|m| {
+                    Ok(OutboundHrmpMessage {
+                        recipient: m.recipient,
+                        data: hex("horizontal_messages", &m.data)?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            new_validation_code: self
+                .new_validation_code
+                .as_deref()
+                .map(|c| hex("new_validation_code", c).map(ValidationCode))
+                .transpose()?,
+            processed_downward_messages: self.processed_downward_messages.unwrap_or(0),
+        })
+    }
 }
 
 impl WorkloadSpec {
@@ -221,6 +297,20 @@ impl WorkloadSpec {
                     .transpose()?,
                 hrmp_watermark: c.hrmp_watermark.unwrap_or(c.relay_parent_number),
                 timeout: c.timeout_ms.map(Duration::from_millis),
+                relay_parent_storage_root: match &c.relay_parent_storage_root {
+                    Some(h) => Hash(
+                        hex_field(&c.name, "relay_parent_storage_root", h)?
+                            .try_into()
+                            .map_err(|_| {
+                                format!(
+                                    "candidate {:?}: relay_parent_storage_root is not 32 bytes",
+                                    c.name
+                                )
+                            })?,
+                    ),
+                    None => Hash::default(),
+                },
+                messages: c.messages()?,
             });
         }
         Ok(Workload { pvfs, candidates })
