@@ -1,0 +1,1 @@
+pvf-node validate --code collectives-polkadot-9290.code.bin --parent-head @candidates/collectives-polkadot-9290-block-1-tampered-extrinsic/parent-head.bin --block-data @candidates/collectives-polkadot-9290-block-1-tampered-extrinsic/block-data.bin --relay-parent-number 1001 --relay-parent-storage-root 0x597d239a23b6d27172db82192cbddc523349322d9a82a29028f153f4ee109a97 --json

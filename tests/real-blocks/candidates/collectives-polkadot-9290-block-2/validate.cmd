@@ -1,0 +1,1 @@
+pvf-node validate --code collectives-polkadot-9290.code.bin --parent-head @candidates/collectives-polkadot-9290-block-2/parent-head.bin --block-data @candidates/collectives-polkadot-9290-block-2/block-data.bin --relay-parent-number 1002 --relay-parent-storage-root 0xd60468e609d21ac514853ce4dd93c054db4ea38408b867ce05bd34aa490cf1bb --json

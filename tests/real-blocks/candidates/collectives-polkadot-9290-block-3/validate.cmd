@@ -1,0 +1,1 @@
+pvf-node validate --code collectives-polkadot-9290.code.bin --parent-head @candidates/collectives-polkadot-9290-block-3/parent-head.bin --block-data @candidates/collectives-polkadot-9290-block-3/block-data.bin --relay-parent-number 1003 --relay-parent-storage-root 0x09b6636cdc4bc7fce62bd5ac27b57a5fd2ae2f6ca5058ab9c752056bf36a545a --json

@@ -1,0 +1,1 @@
+pvf-node validate --code passet-hub-1018002.code.bin --parent-head @candidates/passet-hub-1018002-block-1-wrong-parent-head/parent-head.bin --block-data @candidates/passet-hub-1018002-block-1-wrong-parent-head/block-data.bin --relay-parent-number 1001 --relay-parent-storage-root 0x7ca0fbdc01a3d9cb96afcc10e94f774ffc9800c8897cd9a38fb5d34c26f8218d --json

@@ -1,0 +1,1 @@
+pvf-node validate --code passet-hub-1018002.code.bin --parent-head @candidates/passet-hub-1018002-block-2/parent-head.bin --block-data @candidates/passet-hub-1018002-block-2/block-data.bin --relay-parent-number 1002 --relay-parent-storage-root 0x778130d3d41da3fe986698c36bd78e50d99d60a2ee837798742652c94f613ed4 --json

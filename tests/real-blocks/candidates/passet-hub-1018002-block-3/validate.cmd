@@ -1,0 +1,1 @@
+pvf-node validate --code passet-hub-1018002.code.bin --parent-head @candidates/passet-hub-1018002-block-3/parent-head.bin --block-data @candidates/passet-hub-1018002-block-3/block-data.bin --relay-parent-number 1003 --relay-parent-storage-root 0x2e20446742dd259eacdc1c94c8fad57786001f8f5f6e8a18271cac01b1ba0037 --json

@@ -1,0 +1,1 @@
+pvf-node validate --code statemine-genesis-2021.code.bin --parent-head @candidates/statemine-genesis-2021-block-1-wrong-parent-head/parent-head.bin --block-data @candidates/statemine-genesis-2021-block-1-wrong-parent-head/block-data.bin --relay-parent-number 1001 --relay-parent-storage-root 0x26765b1e733aa8bf96a345d9b5f8374d7e9f184b5815472f8dda5b026d5f3478 --json

@@ -1,0 +1,1 @@
+pvf-node validate --code statemine-genesis-2021.code.bin --parent-head @candidates/statemine-genesis-2021-block-2/parent-head.bin --block-data @candidates/statemine-genesis-2021-block-2/block-data.bin --relay-parent-number 1002 --relay-parent-storage-root 0x22f1127116d1bf653de59126a784bd1e85569a4fa7a807857bcb3422bc2aee49 --json

@@ -1,0 +1,1 @@
+pvf-node validate --code statemine-genesis-2021.code.bin --parent-head @candidates/statemine-genesis-2021-block-3/parent-head.bin --block-data @candidates/statemine-genesis-2021-block-3/block-data.bin --relay-parent-number 1003 --relay-parent-storage-root 0xd10c7395ee321ffec5a90d04fd3f6303285b16d1332129b3930ae2e2a61cbd0b --json
