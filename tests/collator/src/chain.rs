@@ -106,3 +106,59 @@ impl Chain {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(genesis: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("tempfile");
+        let text = format!(
+            r#"{{"name":"t","id":"t","chainType":"Local","bootNodes":[],"telemetryEndpoints":null,
+            "protocolId":null,"properties":null,"para_id":7,"codeSubstitutes":{{}},"genesis":{genesis}}}"#
+        );
+        std::fs::write(file.path(), text).expect("write");
+        file
+    }
+
+    fn error(genesis: &str) -> String {
+        match Chain::load(spec(genesis).path()) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_legacy_runtime_genesis_is_named() {
+        let e = error(r#"{"runtime":{"system":{}}}"#);
+        assert!(e.contains("neither `raw` nor `runtimeGenesis`"), "{e}");
+        assert!(e.contains("build-spec --raw"), "{e}");
+    }
+
+    #[test]
+    fn a_raw_genesis_without_code_is_named() {
+        let e = error(r#"{"raw":{"top":{"0x01":"0x02"},"childrenDefault":{}}}"#);
+        assert!(e.contains("no `:code`"), "{e}");
+    }
+
+    #[test]
+    fn the_para_id_comes_from_the_spec_when_storage_has_none() {
+        let file =
+            spec(r#"{"raw":{"top":{"0x3a636f6465":"0x0061736d01000000"},"childrenDefault":{}}}"#);
+        let chain = Chain::load(file.path()).expect("loads");
+        assert_eq!(chain.para_id, 7);
+        assert_eq!(chain.code, b"\0asm\x01\0\0\0");
+        assert_eq!(chain.genesis_format, "raw");
+    }
+
+    #[test]
+    fn not_json_is_an_error_not_a_panic() {
+        let file = tempfile::NamedTempFile::new().expect("tempfile");
+        std::fs::write(file.path(), "{").expect("write");
+        let e = Chain::load(file.path())
+            .err()
+            .expect("an error")
+            .to_string();
+        assert!(e.contains("not JSON"), "{e}");
+    }
+}

@@ -149,3 +149,53 @@ pub fn fund_dev_accounts(storage: &mut Storage) -> Result<Vec<String>, String> {
     ));
     Ok(notes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_account(len: usize) -> Storage {
+        let mut storage = Storage::default();
+        let mut value = vec![0u8; len];
+        value[len - 1] = 0x80; // the "new logic" flag of ExtraFlags
+        storage.top.insert(account_key(&[9; 32]), value);
+        storage
+    }
+
+    #[test]
+    fn accounts_follow_the_layout_of_the_genesis_state() {
+        for (len, sufficients) in [(80, true), (76, false)] {
+            let mut storage = with_account(len);
+            fund_dev_accounts(&mut storage).expect("funded");
+            let alice = storage
+                .top
+                .get(&account_key(&Sr25519Keyring::Alice.public().0))
+                .expect("alice");
+            assert_eq!(alice.len(), len, "sufficients: {sufficients}");
+            assert_eq!(alice[len - 1], 0x80, "the flags are kept");
+        }
+    }
+
+    #[test]
+    fn an_unknown_account_layout_is_refused() {
+        let mut storage = with_account(40);
+        let e = fund_dev_accounts(&mut storage).unwrap_err();
+        assert!(e.contains("40 bytes"), "{e}");
+    }
+
+    #[test]
+    fn authorities_are_replaced_only_where_they_exist() {
+        let mut storage = Storage::default();
+        assert!(replace_aura_authorities(&mut storage).is_none());
+        storage.top.insert(
+            storage_prefix("Aura", "Authorities"),
+            vec![[1u8; 32], [2u8; 32]].encode(),
+        );
+        let notes = replace_aura_authorities(&mut storage).expect("replaced");
+        assert_eq!(notes.len(), 1);
+        let now =
+            Vec::<[u8; 32]>::decode(&mut &storage.top[&storage_prefix("Aura", "Authorities")][..])
+                .unwrap();
+        assert_eq!(now, vec![author().public().0]);
+    }
+}
