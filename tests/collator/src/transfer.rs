@@ -93,9 +93,8 @@ fn extensions_v14<'a>(
 ) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for (name, ty, additional) in list {
-        if !KNOWN.contains(&name.as_str())
-            && !(zero_sized(registry, ty, 0) && zero_sized(registry, additional, 0))
-        {
+        let carries_nothing = zero_sized(registry, ty, 0) && zero_sized(registry, additional, 0);
+        if !(KNOWN.contains(&name.as_str()) || carries_nothing) {
             return Err(format!(
                 "its transactions need the signed extension `{name}`, which carries data this \
                  collator cannot fill in; run without --transfers"
