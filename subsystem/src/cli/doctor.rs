@@ -10,7 +10,7 @@ use crate::host::{artifacts, discovery, security};
 use clap::Args;
 use pvf_messages::{protocol::WorkerKind, version::FULL_VERSION};
 use serde::Serialize;
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 /// Arguments of `pvf-node doctor`.
 #[derive(Args, Debug)]
@@ -94,23 +94,13 @@ fn kernel() -> Check {
 
 fn version_of(kind: WorkerKind, binary: &Path) -> Check {
     let name = format!("{} version", kind.binary_name());
-    match Command::new(binary).arg("--version").env_clear().output() {
-        Ok(out) => {
-            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if text.contains(FULL_VERSION) {
-                Check::ok(name, text)
-            } else {
-                Check::fail(
-                    name,
-                    format!("{text:?}, the node is {FULL_VERSION}"),
-                    "install the workers from the same build as pvf-node, then restart the node",
-                )
-            }
-        }
+    match discovery::check_version(binary) {
+        Ok(line) => Check::ok(name, line),
         Err(e) => Check::fail(
             name,
-            format!("cannot run {}: {e}", binary.display()),
-            "check that the file is executable and built for this machine",
+            format!("{}, the node is {FULL_VERSION}", e.found),
+            "install pvf-node and both workers from the same build (the package, or one \
+             `cargo build --release --bins`), then restart the node",
         ),
     }
 }
