@@ -11,6 +11,7 @@ mod logging;
 mod prepare;
 mod report;
 mod run;
+mod unit;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
