@@ -4,9 +4,10 @@
 //! inode of that stream, and stderr still is that stream), each event is one line with the
 //! `<priority>` prefix journald turns into the entry's priority (error 3, warn 4, info 6,
 //! debug and trace 7), without colours or a timestamp of our own (journald adds one). So
-//! `journalctl -u pvf-node -p warning` shows exactly the warnings and errors.
+//! `journalctl -u pvf-node -p warning` shows exactly the warnings and errors. Elsewhere,
+//! colours only on a terminal (and without `NO_COLOR`).
 
-use std::fmt;
+use std::{fmt, io::IsTerminal};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::{
     EnvFilter,
@@ -78,7 +79,10 @@ pub fn init(default_filter: &str) {
     if stderr_is_journal() {
         builder.with_ansi(false).event_format(JournalFormat).init();
     } else {
-        builder.init();
+        // Colours only for a terminal: a file, a pipe or a container log gets plain text.
+        builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init();
     }
 }
 
