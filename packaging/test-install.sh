@@ -102,12 +102,19 @@ if $docs && [ "$status" = 0 ]; then
         echo "the package built from this tree, installed into a fresh \`debootstrap --variant=minbase"
         echo "bookworm\` root entered with mount and PID namespaces and \`pivot_root\`; commands as the"
         echo "unit's user run through \`setpriv\` (user pvf-host, no_new_privs, no capabilities) in a"
-        echo "mount namespace where \`/\` is read-only but \`/var/lib/pvf-host\` (the unit's"
-        echo "\`ProtectSystem=strict\`, \`StateDirectory=\`, \`NoNewPrivileges=\`,"
-        echo "\`CapabilityBoundingSet=\`). systemd itself does not run there: the unit file is read"
-        echo "by \`pvf-node doctor\`. The replacement worker is the packaged one with the commit part"
+        echo "mount namespace where \`/\` is read-only except \`/var/lib/pvf-host\`: the unit's"
+        echo "\`User=\`, \`ProtectSystem=strict\` with \`StateDirectory=\`, \`NoNewPrivileges=\` and"
+        echo "\`CapabilityBoundingSet=\`. systemd itself does not run there: \`pvf-node doctor\` reads"
+        echo "the installed unit file. The replacement worker is the packaged one with the commit part"
         echo "of its build id rewritten ($id → $other), which is what a worker from another commit"
-        echo "looks like to the node. Timings: package ${t_build}s, debootstrap ${t_root}s, total ${t_total}s."
+        echo "looks like to the node. Timings: package ${t_build}s (including \`cargo build\`),"
+        echo "debootstrap ${t_root}s, total ${t_total}s."
+        echo
+        echo "Known and not fixed here: as an unprivileged user (pvf-host) the sandbox probe reports the"
+        echo "network namespace and the jobs' mount, PID, IPC, UTS and cgroup namespaces unavailable,"
+        echo "because it tries each of them without a user namespace, which only root may; the host"
+        echo "then runs without them. The cgroup limits are unavailable because nothing delegated a"
+        echo "cgroup to pvf-host here (systemd's \`Delegate=\` would)."
         echo
         echo '```'
         cat "$work/transcript.txt"
@@ -145,6 +152,15 @@ if $docs && [ "$status" = 0 ]; then
         cat "$work/pkg/usr/lib/systemd/system/pvf-node.service"
         echo '```'
         echo
+        if command -v systemd-analyze >/dev/null; then
+            echo "\`systemd-analyze security --offline=yes\` ($(systemd-analyze --version | head -1)):"
+            echo
+            echo '```'
+            systemd-analyze security --offline=yes --no-pager \
+                "$work/pkg/usr/lib/systemd/system/pvf-node.service" 2>&1 | tail -1 || true
+            echo '```'
+            echo
+        fi
         echo "## Maintainer scripts"
         echo
         dpkg-deb -e "$deb" "$work/control"
