@@ -134,7 +134,9 @@ fn from_git(root: &Path) -> Option<(String, Vec<PathBuf>)> {
         .map(|p| root.join(p))
         .filter(|p| p.exists())
         .collect();
+    // No optional locks: a build must not take `index.lock` from under the developer's git.
     let mut args = vec![
+        "--no-optional-locks",
         "status",
         "--porcelain=v1",
         "-z",
