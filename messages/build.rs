@@ -1,46 +1,29 @@
-//! Computes the build id that node and workers compare at spawn time.
+//! Computes the build id that node and workers compare at spawn time (see `build_id.rs`).
+//!
+//! `PVF_BUILD_ID`, when set and not empty, is taken as it is (a packager's choice); otherwise
+//! the id comes from the workspace's sources: the git commit, with a hash of the edits when
+//! the tree is dirty, or a hash of every source file outside git.
 
-use std::process::Command;
+#[path = "build_id.rs"]
+mod build_id;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PVF_BUILD_ID");
-    let id = std::env::var("PVF_BUILD_ID")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(git_commit);
-    println!(
-        "cargo:rustc-env=PVF_BUILD_ID={}",
-        id.as_deref().unwrap_or("unknown")
-    );
-}
-
-/// The current commit (short), and rebuild triggers for when it moves.
-fn git_commit() -> Option<String> {
-    let out = Command::new("git")
-        .args(["rev-parse", "--git-dir"])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let git_dir = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    println!("cargo:rerun-if-changed={git_dir}/HEAD");
-    if let Ok(head) = std::fs::read_to_string(format!("{git_dir}/HEAD"))
-        && let Some(r) = head.strip_prefix("ref: ")
-    {
-        let reference = format!("{git_dir}/{}", r.trim());
-        if std::path::Path::new(&reference).exists() {
-            println!("cargo:rerun-if-changed={reference}");
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it");
+    let root = std::path::Path::new(&manifest_dir)
+        .parent()
+        .expect("messages/ lives in the workspace")
+        .to_path_buf();
+    let (id, source) = match std::env::var("PVF_BUILD_ID") {
+        Ok(id) if !id.is_empty() => (id, "env"),
+        _ => {
+            let computed = build_id::compute(&root);
+            for path in &computed.watch {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+            (computed.id, computed.source)
         }
-    }
-    if std::path::Path::new(&format!("{git_dir}/packed-refs")).exists() {
-        println!("cargo:rerun-if-changed={git_dir}/packed-refs");
-    }
-    let out = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    println!("cargo:rustc-env=PVF_BUILD_ID={id}");
+    println!("cargo:rustc-env=PVF_BUILD_ID_SOURCE={source}");
 }

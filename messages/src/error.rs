@@ -128,9 +128,10 @@ pub enum InternalValidationError {
     /// A worker process could not be started or did not connect back in time.
     #[error("could not spawn a worker: {0}")]
     WorkerSpawn(String),
-    /// Node and worker were built from different versions.
+    /// Node and worker were built from different versions or builds.
     #[error(
-        "worker version {worker} does not match node version {node}: restart the node after an upgrade"
+        "worker {worker} is not from the node's build {node}: {hint}",
+        hint = crate::version::MISMATCH_HINT
     )]
     VersionMismatch {
         /// The node's version and build id.

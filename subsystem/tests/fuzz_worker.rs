@@ -40,6 +40,7 @@ use pvf_messages::{
     frame::{self, FrameError},
     host::PvfPrepData,
     protocol::{ExecuteResponse, HandshakeReply, PrepareResponse, WorkerInfo, WorkerKind},
+    version::{BUILD_ID, VERSION, builds_match},
 };
 use pvf_subsystem::host::{
     classify, exchange,
@@ -183,13 +184,18 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// A valid `Ready` handshake reply.
+/// A valid `Ready` handshake reply from a worker of this build.
 fn ready() -> Vec<u8> {
     frame_of(&HandshakeReply::Ready(WorkerInfo {
         pid: 1,
-        version: "fake".into(),
-        build_id: "fake".into(),
+        version: VERSION.into(),
+        build_id: BUILD_ID.into(),
     }))
+}
+
+/// Whether the node accepts a worker that says it is `info` (the node checks too).
+fn this_build(info: &WorkerInfo) -> bool {
+    info.version == VERSION && builds_match(BUILD_ID, &info.build_id)
 }
 
 /// Spawns a fake worker of `kind` following `plan` and hands it to `f`, all under [`BOUND`].
@@ -374,7 +380,14 @@ fn check_handshake(plan: &Plan) -> Result<(), TestCaseError> {
     let wanted = WorkerKind::Execute;
     with_worker(wanted, plan, spawn_timeout, async |got| {
         match (&oracle, &got) {
-            (Ok(HandshakeReply::Ready(info)), Ok(w)) => prop_assert_eq!(w.info(), info),
+            (Ok(HandshakeReply::Ready(info)), Ok(w)) if this_build(info) => {
+                prop_assert_eq!(w.info(), info)
+            }
+            (Ok(HandshakeReply::Ready(info)), Err(SpawnError::VersionMismatch { worker, .. }))
+                if !this_build(info) =>
+            {
+                prop_assert_eq!(worker, info)
+            }
             (
                 Ok(HandshakeReply::VersionMismatch(info)),
                 Err(SpawnError::VersionMismatch { worker, .. }),

@@ -21,7 +21,7 @@ use pvf_messages::{
         PrepareMemoryStats, PrepareRequest, PrepareResponse, PrepareSuccess, WorkerInfo,
         WorkerKind,
     },
-    version::{BUILD_ID, FULL_VERSION, VERSION},
+    version::{self, BUILD_ID, FULL_VERSION, VERSION},
 };
 use std::{
     os::unix::{ffi::OsStrExt, net::UnixStream},
@@ -136,8 +136,10 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         )));
     }
     let cli_matches = args.node_version.as_deref().is_none_or(|v| v == VERSION);
-    let mismatch =
-        !cli_matches || handshake.node_version != VERSION || handshake.build_id != BUILD_ID;
+    // An unidentified build (`unknown`) never pairs, not even with another unknown one.
+    let mismatch = !cli_matches
+        || handshake.node_version != VERSION
+        || !version::builds_match(&handshake.build_id, BUILD_ID);
     if mismatch && !handshake.skip_version_check {
         frame::write_frame(&mut stream, &HandshakeReply::VersionMismatch(info()))?;
         return Err(WorkerError::Refused(format!(

@@ -2,15 +2,17 @@
 //!
 //! Runs the real worker binaries: finds them (listing every place tried), compares their
 //! versions with the node's, lets them try every sandbox layer, and checks the artifact
-//! cache folder. Prints one line per check with a hint for each failure; `--json` prints one
-//! object. Exit status 1 when secure validator mode could not start, else 0.
+//! cache folder; and reads the installed systemd unit for settings that would break the
+//! sandbox under systemd (`super::unit`). Prints one line per check with a hint for each
+//! failure; `--json` prints one object. Exit status 1 when secure validator mode could not
+//! start (here, or as the unit is configured), else 0.
 
 use super::HostArgs;
 use crate::host::{artifacts, discovery, security};
 use clap::Args;
 use pvf_messages::{protocol::WorkerKind, version::FULL_VERSION};
 use serde::Serialize;
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 /// Arguments of `pvf-node doctor`.
 #[derive(Args, Debug)]
@@ -18,6 +20,10 @@ pub struct DoctorArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Check this systemd unit file (and its drop-ins in FILE.d/) instead of the installed
+    /// pvf-node.service.
+    #[arg(long, value_name = "FILE")]
+    pub unit: Option<std::path::PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub host: HostArgs,
@@ -38,7 +44,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn ok(name: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(super) fn ok(name: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             status: "ok",
@@ -47,7 +53,11 @@ impl Check {
         }
     }
 
-    fn fail(name: impl Into<String>, detail: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(super) fn fail(
+        name: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self {
             name: name.into(),
             status: "fail",
@@ -56,7 +66,11 @@ impl Check {
         }
     }
 
-    fn warn(name: impl Into<String>, detail: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(super) fn warn(
+        name: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self {
             name: name.into(),
             status: "warn",
@@ -94,23 +108,13 @@ fn kernel() -> Check {
 
 fn version_of(kind: WorkerKind, binary: &Path) -> Check {
     let name = format!("{} version", kind.binary_name());
-    match Command::new(binary).arg("--version").env_clear().output() {
-        Ok(out) => {
-            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if text.contains(FULL_VERSION) {
-                Check::ok(name, text)
-            } else {
-                Check::fail(
-                    name,
-                    format!("{text:?}, the node is {FULL_VERSION}"),
-                    "install the workers from the same build as pvf-node, then restart the node",
-                )
-            }
-        }
+    match discovery::check_version(binary) {
+        Ok(line) => Check::ok(name, line),
         Err(e) => Check::fail(
             name,
-            format!("cannot run {}: {e}", binary.display()),
-            "check that the file is executable and built for this machine",
+            format!("{}, the node is {FULL_VERSION}", e.found),
+            "install pvf-node and both workers from the same build (the package, or one \
+             `cargo build --release --bins`), then restart the node",
         ),
     }
 }
@@ -163,8 +167,8 @@ fn cache(root: &Path) -> Vec<Check> {
     checks
 }
 
-/// Builds the report.
-pub fn report(args: &HostArgs) -> Report {
+/// Builds the report; `unit_file` is `--unit`.
+pub fn report(args: &HostArgs, unit_file: Option<&Path>) -> Report {
     let mut checks = vec![kernel()];
     let mut secure_mode_ready = true;
     let cache_root = args
@@ -219,7 +223,10 @@ pub fn report(args: &HostArgs) -> Report {
         }
     }
     checks.extend(cgroup_checks());
-    for check in cache(&cache_root) {
+    for check in cache(&cache_root)
+        .into_iter()
+        .chain(super::unit::report(unit_file))
+    {
         secure_mode_ready &= check.status != "fail";
         checks.push(check);
     }
@@ -232,7 +239,7 @@ pub fn report(args: &HostArgs) -> Report {
 
 /// Runs `pvf-node doctor`.
 pub fn run(args: DoctorArgs) -> u8 {
-    let report = report(&args.host);
+    let report = report(&args.host, args.unit.as_deref());
     if args.json {
         super::report::print_json(&report);
     } else {

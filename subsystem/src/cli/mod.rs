@@ -7,9 +7,11 @@
 
 mod doctor;
 mod input;
+mod logging;
 mod prepare;
 mod report;
 mod run;
+mod unit;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -87,13 +89,7 @@ const DEFAULT_LOG_FILTER: &str = "warn,pvf_subsystem::overseer=error";
 /// Parses the command line, runs it and returns the exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PVF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
-        )
-        .init();
+    logging::init(DEFAULT_LOG_FILTER);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

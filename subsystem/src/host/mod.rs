@@ -112,6 +112,16 @@ pub fn start(
     use pvf_messages::InternalValidationError as E;
     let paths = discovery::discover(config.workers_path.as_deref())
         .map_err(|e| ValidationError::Internal(E::WorkerNotFound(e.to_string())))?;
+    // Workers of another build would refuse every handshake: say so before validating
+    // anything (an in-place upgrade that replaced only some binaries leaves exactly this).
+    if !config.skip_version_check {
+        discovery::check_versions(&paths).map_err(|e| {
+            ValidationError::Internal(E::VersionMismatch {
+                node: pvf_messages::version::FULL_VERSION.into(),
+                worker: format!("{} {}", e.path.display(), e.found),
+            })
+        })?;
+    }
     let root = config
         .cache_path
         .clone()

@@ -10,7 +10,7 @@ use parity_scale_codec::{Decode, Encode};
 use pvf_messages::{
     frame::FrameError,
     protocol::{Handshake, HandshakeReply, SecuritySettings, WorkerInfo, WorkerKind},
-    version::{BUILD_ID, VERSION},
+    version::{BUILD_ID, MISMATCH_HINT, VERSION, builds_match},
 };
 use std::{
     os::unix::process::ExitStatusExt,
@@ -114,7 +114,7 @@ pub enum SpawnError {
         err: FrameError,
     },
     /// The worker is from another version or build.
-    #[error("{} is version {} ({}), the node is {node}: restart the node after an upgrade", .path.display(), .worker.version, .worker.build_id)]
+    #[error("{} is version {} ({}), the node is {node}: {hint}", .path.display(), .worker.version, .worker.build_id, hint = MISMATCH_HINT)]
     VersionMismatch {
         /// The binary.
         path: PathBuf,
@@ -294,6 +294,19 @@ impl WorkerHandle {
             err,
         })?;
         let info = match reply {
+            // The node checks too: a worker of an older build may accept what it should not,
+            // and two unidentified builds (`unknown`) never pair.
+            HandshakeReply::Ready(info)
+                if !cfg.skip_version_check
+                    && (info.version != cfg.node_version
+                        || !builds_match(&cfg.build_id, &info.build_id)) =>
+            {
+                return Err(SpawnError::VersionMismatch {
+                    path,
+                    node: format!("{} ({})", cfg.node_version, cfg.build_id),
+                    worker: info,
+                });
+            }
             HandshakeReply::Ready(info) => info,
             HandshakeReply::VersionMismatch(worker) => {
                 return Err(SpawnError::VersionMismatch {
