@@ -58,6 +58,12 @@ fn check(ret: libc::c_long) -> std::io::Result<()> {
 }
 
 struct Fixture {
+    /// A key in this process's session keyring, which jobs inherit a reference to.
+    key_description: String,
+    /// A pseudo-terminal standing in for the node's terminal: its slave is the stand-in
+    /// worker's standard error, as the node's terminal is a real worker's.
+    _pty_master: i32,
+    pty_slave_path: CString,
     worker_dir: tempfile::TempDir,
     artifacts_dir: tempfile::TempDir,
     node_file: PathBuf,
@@ -89,7 +95,41 @@ impl Fixture {
             std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap();
         let abstract_listener = UnixListener::bind_addr(&addr).unwrap();
         std::mem::forget(node_dir);
+        let key_description = format!("pvf-escape-{}", std::process::id());
+        let desc = CString::new(key_description.clone()).unwrap();
+        // SAFETY: valid NUL-terminated strings and a buffer of the given length.
+        let key = unsafe {
+            libc::syscall(
+                libc::SYS_add_key,
+                c"user".as_ptr(),
+                desc.as_ptr(),
+                b"node-secret".as_ptr(),
+                11usize,
+                KEY_SPEC_SESSION_KEYRING,
+            )
+        };
+        assert!(
+            key > 0,
+            "add_key: {} (a keyring the job must not read)",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: plain calls on the descriptor just opened.
+        let (pty_master, pty_slave_path) = unsafe {
+            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(
+                master >= 0,
+                "posix_openpt: {}",
+                std::io::Error::last_os_error()
+            );
+            assert_eq!(libc::grantpt(master), 0);
+            assert_eq!(libc::unlockpt(master), 0);
+            let name = std::ffi::CStr::from_ptr(libc::ptsname(master)).to_owned();
+            (master, name)
+        };
         Self {
+            key_description,
+            _pty_master: pty_master,
+            pty_slave_path,
             worker_dir: tempfile::tempdir().unwrap(),
             artifacts_dir: tempfile::tempdir().unwrap(),
             node_file,
@@ -113,6 +153,66 @@ impl Fixture {
             },
         }
     }
+}
+
+/// The session keyring, as `add_key` and `keyctl` name it.
+const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+const KEYCTL_SEARCH: libc::c_long = 10;
+const KEYCTL_READ: libc::c_long = 11;
+
+/// Memory a probe reads from its worker with `process_vm_readv`: at the same address in the
+/// worker and in the job, which is a copy of it.
+static WORKER_MEMORY: [u8; 8] = *b"memory!!";
+
+/// The smallest x86-64 Linux program: exit(0). 64 bytes of ELF header, one 56-byte program
+/// header mapping the whole file at 0x400000, then `mov eax, 60; xor edi, edi; syscall`.
+fn exit_elf() -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    let code: &[u8] = &[0xb8, 60, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05];
+    let total = (64 + 56 + code.len()) as u64;
+    let mut elf = Vec::new();
+    elf.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+    elf.extend_from_slice(&1u32.to_le_bytes());
+    elf.extend_from_slice(&(BASE + 120).to_le_bytes()); // entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // program headers
+    elf.extend_from_slice(&0u64.to_le_bytes()); // no section headers
+    elf.extend_from_slice(&0u32.to_le_bytes());
+    for half in [64u16, 56, 1, 64, 0, 0] {
+        elf.extend_from_slice(&half.to_le_bytes());
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // R + X
+    for word in [0, BASE, BASE, total, total, 0x1000] {
+        elf.extend_from_slice(&word.to_le_bytes());
+    }
+    elf.extend_from_slice(code);
+    elf
+}
+
+/// Runs `elf` from a `memfd` with `execveat`: code that was never a file on any mount.
+fn exec_from_memfd(elf: &[u8]) -> std::io::Result<()> {
+    // SAFETY: raw system calls with valid NUL-terminated strings and buffers.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_memfd_create, c"x".as_ptr(), 0);
+        check(fd)?;
+        let fd = fd as i32;
+        if libc::write(fd, elf.as_ptr().cast(), elf.len()) != elf.len() as isize {
+            return Err(std::io::Error::last_os_error());
+        }
+        let argv = [c"x".as_ptr(), std::ptr::null()];
+        let envp = [std::ptr::null::<libc::c_char>()];
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Err(std::io::Error::last_os_error())
 }
 
 /// The stand-in worker's memory limit: the execute workers' own (5 GiB) scaled down, so that
@@ -299,6 +399,99 @@ fn probes() -> Vec<(&'static str, Probe)> {
                 )
             }))
         }),
+        ("read a key of the node's session keyring", |f, _| {
+            let desc = CString::new(f.key_description.clone()).unwrap();
+            let mut buf = [0u8; 64];
+            // SAFETY: raw system calls with valid NUL-terminated strings and buffers.
+            outcome(unsafe {
+                let key = libc::syscall(
+                    libc::SYS_keyctl,
+                    KEYCTL_SEARCH,
+                    KEY_SPEC_SESSION_KEYRING,
+                    c"user".as_ptr(),
+                    desc.as_ptr(),
+                    0,
+                );
+                check(key).and_then(|()| {
+                    check(libc::syscall(
+                        libc::SYS_keyctl,
+                        KEYCTL_READ,
+                        key,
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                    ))
+                })
+            })
+        }),
+        ("type into the node's terminal (TIOCSTI)", |f, _| {
+            // Standard error first (where a worker's own is the node's terminal), then the
+            // terminal by name.
+            let ch = b'#';
+            // SAFETY: ioctl with a valid pointer to one byte; open with a valid path.
+            outcome(unsafe {
+                check(libc::ioctl(2, libc::TIOCSTI, &ch) as libc::c_long).or_else(|_| {
+                    let fd = libc::open(f.pty_slave_path.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+                    check(fd as libc::c_long)?;
+                    check(libc::ioctl(fd, libc::TIOCSTI, &ch) as libc::c_long)
+                })
+            })
+        }),
+        ("create a userfaultfd", |_, _| {
+            // SAFETY: a raw system call with integer flags (UFFD_USER_MODE_ONLY).
+            outcome(check(unsafe {
+                libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | 1)
+            }))
+        }),
+        ("run code from a memfd (memfd_create + execveat)", |_, _| {
+            outcome(exec_from_memfd(&exit_elf()))
+        }),
+        ("open a perf event", |_, _| {
+            // perf_event_attr, version 0 (64 bytes): PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK.
+            let mut attr = [0u8; 64];
+            attr[0..4].copy_from_slice(&1u32.to_le_bytes());
+            attr[4..8].copy_from_slice(&64u32.to_le_bytes());
+            // SAFETY: a raw system call with a valid attribute buffer.
+            outcome(check(unsafe {
+                libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), 0, -1, -1, 0)
+            }))
+        }),
+        ("create a BPF map", |_, _| {
+            // bpf_attr for BPF_MAP_CREATE: an array of one 4-byte value.
+            let mut attr = [0u8; 64];
+            for (i, v) in [2u32, 4, 4, 1].into_iter().enumerate() {
+                attr[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            // SAFETY: a raw system call with a valid attribute buffer.
+            outcome(check(unsafe {
+                libc::syscall(libc::SYS_bpf, 0, attr.as_ptr(), attr.len())
+            }))
+        }),
+        ("read the worker's memory (process_vm_readv)", |_, v| {
+            let mut buf = [0u8; 8];
+            let local = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            let remote = libc::iovec {
+                iov_base: WORKER_MEMORY.as_ptr() as *mut libc::c_void,
+                iov_len: WORKER_MEMORY.len(),
+            };
+            // SAFETY: both iovecs describe valid buffers of their length.
+            outcome(check(unsafe {
+                libc::process_vm_readv(v.worker_pid, &local, 1, &remote, 1, 0) as libc::c_long
+            }))
+        }),
+        (
+            "be dumpable (core dumps, ptrace by the same user)",
+            |_, _| {
+                // SAFETY: a plain prctl query.
+                if unsafe { libc::prctl(libc::PR_GET_DUMPABLE) } == 1 {
+                    b"succeeds".to_vec()
+                } else {
+                    b"fails (not dumpable)".to_vec()
+                }
+            },
+        ),
         ("execute /bin/true", |_, _| {
             let path = CString::new("/bin/true").unwrap();
             let argv = [path.as_ptr(), std::ptr::null()];
@@ -338,6 +531,21 @@ fn run_free(probe: Probe, fixture: &Fixture) -> String {
 /// Runs `probe` in a job of a confined stand-in worker, as an execute worker runs a job.
 fn run_jailed(probe: Probe, fixture: &Fixture) -> String {
     let worker = run_job_in(Spawn::Fork, BUDGET, || {
+        // The worker runs in a session whose controlling terminal is its standard error, as
+        // when the node is started from a shell.
+        // SAFETY: plain calls on a valid path and the descriptor it opens.
+        unsafe {
+            libc::setsid();
+            let slave = libc::open(fixture.pty_slave_path.as_ptr(), libc::O_RDWR);
+            if slave < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 || libc::dup2(slave, 2) != 2
+            {
+                return format!(
+                    "cannot make the pseudo-terminal the worker's: {}",
+                    std::io::Error::last_os_error()
+                )
+                .into_bytes();
+            }
+        }
         let handshake = Handshake {
             kind: WorkerKind::Execute,
             node_version: VERSION.into(),
@@ -391,8 +599,9 @@ What a job can do without the sandbox and inside it, measured by `tests/tests/es
 stand-in worker first confines itself with the execute worker's own start-up code: its own
 cgroup (task and memory limits), user, mount and network namespaces, `pivot_root` into its
 folder (read-only, the artifact folder mounted read-only at `/artifacts`), `no_new_privs`,
-Landlock ABI v1 (read its folder and the artifacts, write nothing) and the seccomp network
-filter, all inherited by its jobs. It then creates the job exactly as the worker does: new
+Landlock ABI v1 (read its folder and the artifacts, write nothing) and the seccomp filters
+(`workers/src/sandbox/seccomp.rs`), all inherited by its jobs; its standard error is the
+controlling terminal of its session, as when the node is started from a shell. It then creates the job exactly as the worker does: new
 user, mount, PID, IPC, UTS and cgroup namespaces, an empty environment, rlimits and no
 capabilities.
 The test fails when this table no longer describes the machine, so a layer that stops working
@@ -407,6 +616,13 @@ never as an invalid candidate; this row runs with the limit scaled down from the
 workers' 5 GiB to 512 MiB, so that it takes a second. On this machine's kernel the x32
 ABI is not compiled in, so an x32 system call fails with ENOSYS even unsandboxed; the seccomp
 filter kills it anyway, for kernels that have it.
+
+The job runs in a session of its own with a pipe, drained by its worker, as its standard
+streams, so the node's terminal is out of its reach; `TIOCSTI` also kills it. The keyring,
+`userfaultfd`, `perf_event_open`, `bpf`, `process_vm_readv` and `execve` calls kill the job
+(the last three would otherwise fail only because of this machine's sysctls or the PID
+namespace); `memfd_create` fails with ENOSYS, which wasmtime takes as a kernel without it.
+The job is not dumpable.
 
 ";
 
@@ -439,6 +655,14 @@ fn escape_attempts_fail_inside_the_sandbox() {
         "touch 1 GiB of memory",
         "x32-ABI socket()",
         "execute /bin/true",
+        "read a key of the node's session keyring",
+        "type into the node's terminal (TIOCSTI)",
+        "create a userfaultfd",
+        "run code from a memfd (memfd_create + execveat)",
+        "open a perf event",
+        "create a BPF map",
+        "read the worker's memory (process_vm_readv)",
+        "be dumpable (core dumps, ptrace by the same user)",
     ] {
         let row = table
             .lines()

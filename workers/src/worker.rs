@@ -261,6 +261,7 @@ pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> PrepareRespon
     let policy = &confined.job_policy;
     let end = job::run_job_in(policy.spawn(), budget, || {
         sandbox::enter_or_exit(policy);
+        sandbox::cpu_backstop_or_exit(budget);
         alloc_tracker::start(limit);
         prepare_job(&req, &artifact).encode()
     });
@@ -398,6 +399,7 @@ impl Executor {
         let end = ahead.unwrap_or_else(|| {
             job::run_job_with(policy.spawn(), job::Collect::OnReport, budget, || {
                 sandbox::enter_or_exit(policy);
+                sandbox::cpu_backstop_or_exit(budget);
                 execute_job(req, artifact, engine).encode()
             })
         });
@@ -426,6 +428,7 @@ fn standby_job(
         thread,
     ) {
         (Ok((req, artifact)), Ok(thread)) => {
+            sandbox::cpu_backstop_or_exit(Duration::from_millis(req.cpu_timeout_ms));
             thread.run(req, PathBuf::from(std::ffi::OsStr::from_bytes(&artifact)))
         }
         (Err(e), _) => ExecuteResponse::Internal(format!("the job's input is malformed: {e}")),
