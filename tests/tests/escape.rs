@@ -578,6 +578,139 @@ fn run_jailed(probe: Probe, fixture: &Fixture) -> String {
     describe(worker)
 }
 
+/// What a preparation job knows: its worker's folder and the artifact it is to write.
+struct PrepView {
+    worker_dir: PathBuf,
+    artifact: PathBuf,
+}
+
+/// A preparation probe: what the first job does, then what the next job in the same worker
+/// finds. The attempt succeeds if both do.
+type PrepProbe = (
+    fn(&PrepView) -> std::io::Result<()>,
+    fn(&PrepView) -> std::io::Result<()>,
+);
+
+fn nothing(_: &PrepView) -> std::io::Result<()> {
+    Ok(())
+}
+
+fn prepare_probes() -> Vec<(&'static str, PrepProbe)> {
+    vec![
+        (
+            "prepare job: write a file beside its artifact",
+            (|v| std::fs::write(v.worker_dir.join("x"), b"x"), nothing),
+        ),
+        (
+            "prepare job: leave a second name of its artifact for the next job",
+            (
+                |v| std::fs::hard_link(&v.artifact, v.worker_dir.join("keep")),
+                |v| {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(v.worker_dir.join("keep"))
+                        .map(drop)
+                },
+            ),
+        ),
+        (
+            "prepare job: leave a folder named `artifact` for the next job",
+            (
+                |v| {
+                    std::fs::remove_file(&v.artifact)?;
+                    std::fs::create_dir(&v.artifact)
+                },
+                |v| match std::fs::metadata(&v.artifact) {
+                    Ok(m) if m.is_dir() => Ok(()),
+                    Ok(_) => Err(std::io::Error::from_raw_os_error(libc::ENOTDIR)),
+                    Err(e) => Err(e),
+                },
+            ),
+        ),
+        (
+            "prepare job: write a program and run it",
+            (
+                |v| {
+                    use std::os::unix::fs::PermissionsExt;
+                    let program = v.worker_dir.join("program");
+                    std::fs::write(&program, exit_elf())?;
+                    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))?;
+                    let path = CString::new(program.as_os_str().as_encoded_bytes()).unwrap();
+                    let argv = [path.as_ptr(), std::ptr::null()];
+                    // SAFETY: valid NUL-terminated strings; on success the process is replaced.
+                    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+                    Err(std::io::Error::last_os_error())
+                },
+                nothing,
+            ),
+        ),
+    ]
+}
+
+fn job_outcome(end: std::io::Result<JobEnd>) -> Result<(), String> {
+    match describe(end) {
+        ok if ok == "succeeds" => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// Runs a preparation probe in two plain jobs on one folder, with an artifact file there.
+fn run_prepare_free((first, then): PrepProbe) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let view = PrepView {
+        worker_dir: dir.path().to_path_buf(),
+        artifact: dir.path().join(pvf_workers::worker::ARTIFACT_FILE),
+    };
+    std::fs::write(&view.artifact, b"").unwrap();
+    let first = job_outcome(run_job_in(Spawn::Fork, BUDGET, || outcome(first(&view))));
+    let then = || job_outcome(run_job_in(Spawn::Fork, BUDGET, || outcome(then(&view))));
+    match first.and_then(|()| then()) {
+        Ok(()) => "succeeds".into(),
+        Err(e) => e,
+    }
+}
+
+/// Runs a preparation probe in two consecutive preparation jobs of a confined stand-in prepare
+/// worker, through the worker's own job cycle (`prepare_cycle`).
+fn run_prepare_jailed((first, then): PrepProbe, fixture: &Fixture) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = run_job_in(Spawn::Fork, BUDGET, || {
+        let handshake = Handshake {
+            kind: WorkerKind::Prepare,
+            node_version: VERSION.into(),
+            build_id: BUILD_ID.into(),
+            security: every_layer(),
+            artifacts_dir: String::new(),
+            cgroup: fixture.cgroups.settings(WorkerKind::Prepare),
+            skip_version_check: false,
+        };
+        let confined = match confine(WorkerKind::Prepare, dir.path(), &handshake) {
+            Ok(confined) => confined,
+            Err(e) => return format!("the worker could not confine itself: {e}").into_bytes(),
+        };
+        let run = |step: fn(&PrepView) -> std::io::Result<()>| {
+            let (end, _) = pvf_workers::worker::prepare_cycle(&confined, BUDGET, |artifact| {
+                let view = PrepView {
+                    worker_dir: confined.root.worker_dir(),
+                    artifact: artifact.to_path_buf(),
+                };
+                outcome(step(&view))
+            });
+            match end {
+                Ok(end) => job_outcome(end),
+                // The worker could not even start the job: what the first job left won.
+                Err(_) => Ok(()),
+            }
+        };
+        let result = run(first).and_then(|()| run(then));
+        match result {
+            Ok(()) => b"succeeds".to_vec(),
+            Err(e) => e.into_bytes(),
+        }
+    });
+    describe(worker)
+}
+
 fn table() -> String {
     let fixture = Fixture::new();
     let mut out =
@@ -585,6 +718,11 @@ fn table() -> String {
     for (name, probe) in probes() {
         let free = run_free(probe, &fixture);
         let jailed = run_jailed(probe, &fixture);
+        out.push_str(&format!("| {name} | {free} | {jailed} |\n"));
+    }
+    for (name, probe) in prepare_probes() {
+        let free = run_prepare_free(probe);
+        let jailed = run_prepare_jailed(probe, &fixture);
         out.push_str(&format!("| {name} | {free} | {jailed} |\n"));
     }
     out
@@ -599,7 +737,9 @@ What a job can do without the sandbox and inside it, measured by `tests/tests/es
 stand-in worker first confines itself with the execute worker's own start-up code: its own
 cgroup (task and memory limits), user, mount and network namespaces, `pivot_root` into its
 folder (read-only, the artifact folder mounted read-only at `/artifacts`), `no_new_privs`,
-Landlock ABI v1 (read its folder and the artifacts, write nothing) and the seccomp filters
+Landlock ABI v1 (read its folder and the artifacts, write nothing; a prepare worker's jobs
+write only their artifact, a file the worker creates and clears with everything else in its
+folder after every job) and the seccomp filters
 (`workers/src/sandbox/seccomp.rs`), all inherited by its jobs; its standard error is the
 controlling terminal of its session, as when the node is started from a shell. It then creates the job exactly as the worker does: new
 user, mount, PID, IPC, UTS and cgroup namespaces, an empty environment, rlimits and no
@@ -663,6 +803,10 @@ fn escape_attempts_fail_inside_the_sandbox() {
         "create a BPF map",
         "read the worker's memory (process_vm_readv)",
         "be dumpable (core dumps, ptrace by the same user)",
+        "prepare job: write a file beside its artifact",
+        "prepare job: leave a second name of its artifact for the next job",
+        "prepare job: leave a folder named `artifact` for the next job",
+        "prepare job: write a program and run it",
     ] {
         let row = table
             .lines()

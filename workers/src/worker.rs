@@ -24,7 +24,8 @@ use pvf_messages::{
     version::{BUILD_ID, FULL_VERSION, VERSION},
 };
 use std::{
-    os::unix::{ffi::OsStrExt, net::UnixStream},
+    io::Write,
+    os::unix::{ffi::OsStrExt, fs::OpenOptionsExt, net::UnixStream},
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
@@ -103,6 +104,10 @@ pub enum WorkerError {
     /// The handshake was refused (version or role mismatch); details went to the host.
     #[error("handshake refused: {0}")]
     Refused(String),
+    /// The worker's folder could not be cleared after a job: the next job would find what the
+    /// last one left, so the worker stops after its answer.
+    #[error("retired: {0}")]
+    Retired(String),
 }
 
 fn info() -> WorkerInfo {
@@ -167,8 +172,11 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         match kind {
             WorkerKind::Prepare => {
                 let req: PrepareRequest = frame::decode_payload(&payload)?;
-                let response = handle_prepare(req, &confined);
+                let (response, retire) = handle_prepare(req, &confined);
                 frame::write_frame(&mut stream, &response)?;
+                if let Retire::Yes(why) = retire {
+                    return Err(WorkerError::Retired(why));
+                }
             }
             WorkerKind::Execute => {
                 let req: ExecuteRequest = frame::decode_payload(&payload)?;
@@ -218,6 +226,7 @@ pub fn confine(
         namespaces: security.job_namespaces,
         writable: Vec::new(),
         readable: Vec::new(),
+        write_only_file: None,
     };
     match kind {
         WorkerKind::Prepare => policy.writable.push(root.worker_dir()),
@@ -226,9 +235,12 @@ pub fn confine(
             .extend(root.artifacts_dir().into_iter().chain([root.worker_dir()])),
     }
     sandbox::restrict(&policy).map_err(|e| e.to_string())?;
+    let write_only_file = (kind == WorkerKind::Prepare && security.landlock)
+        .then(|| root.worker_dir().join(ARTIFACT_FILE));
     let job_policy = sandbox::Policy {
         landlock: false,
         seccomp: false,
+        write_only_file,
         ..policy
     };
     Ok(Confined { root, job_policy })
@@ -244,28 +256,89 @@ fn join_cgroups(settings: &CgroupSettings) -> Result<(), sandbox::cgroup::Cgroup
     sandbox::cgroup::join(&parents, limits).map(drop)
 }
 
-/// Runs one preparation job and writes the artifact into the worker's folder.
-pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> PrepareResponse {
+/// Whether a worker must stop after its answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Retire {
+    /// It may serve the next request.
+    No,
+    /// It must not: why.
+    Yes(String),
+}
+
+/// Removes everything in `dir` except the file `keep`, without following symbolic links.
+pub fn clear_worker_dir(dir: &Path, keep: Option<&Path>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if keep == Some(path.as_path()) && entry.file_type()?.is_file() {
+            continue;
+        }
+        let removed = if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// One preparation job in the worker's folder: the folder is cleared before the job and after
+/// it (all but the artifact of a job that reported), and the artifact is created empty by the
+/// worker, so that the job needs to (and, with Landlock, may) write only that file (see
+/// [`sandbox::landlock::restrict_to_writing`]); whatever a job managed to leave (where
+/// Landlock is not there to stop it) is gone before the node looks at the artifact and before
+/// the next job starts. `job` runs in the job process, in its sandbox, and gets the artifact's
+/// path. A folder that cannot be cleared retires the worker.
+pub fn prepare_cycle(
+    confined: &Confined,
+    budget: Duration,
+    job: impl FnOnce(&Path) -> Vec<u8>,
+) -> (Result<std::io::Result<JobEnd>, PrepareError>, Retire) {
     let worker_dir = confined.root.worker_dir();
     let artifact = worker_dir.join(ARTIFACT_FILE);
-    if let Err(e) = std::fs::remove_file(&artifact)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        return Err(PrepareError::ClearWorkerDir(format!(
-            "{}: {e}",
-            artifact.display()
-        )));
+    let retire = |e: std::io::Error| {
+        let why = format!("clearing the worker's folder: {e}");
+        (
+            Err(PrepareError::ClearWorkerDir(why.clone())),
+            Retire::Yes(why),
+        )
+    };
+    if let Err(e) = clear_worker_dir(&worker_dir, None) {
+        return retire(e);
     }
-    let limit = req.executor_params.prep_memory_limit(req.kind);
-    let budget = Duration::from_millis(req.cpu_timeout_ms);
+    if let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&artifact)
+    {
+        let why = format!("{}: {e}", artifact.display());
+        return (Err(PrepareError::CreateTmpFile(why)), Retire::No);
+    }
     let policy = &confined.job_policy;
     let end = job::run_job_in(policy.spawn(), budget, || {
         sandbox::enter_or_exit(policy);
         sandbox::cpu_backstop_or_exit(budget);
-        alloc_tracker::start(limit);
-        prepare_job(&req, &artifact).encode()
+        job(&artifact)
     });
-    let result = match end {
+    let reported = matches!(end, Ok(JobEnd::Reported(JobReport::Done(_), _)));
+    match clear_worker_dir(&worker_dir, reported.then_some(artifact.as_path())) {
+        Ok(()) => (Ok(end), Retire::No),
+        Err(e) => retire(e),
+    }
+}
+
+/// Runs one preparation job, which writes the artifact into the worker's folder
+/// ([`prepare_cycle`]).
+pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> (PrepareResponse, Retire) {
+    let limit = req.executor_params.prep_memory_limit(req.kind);
+    let budget = Duration::from_millis(req.cpu_timeout_ms);
+    let (end, retire) = prepare_cycle(confined, budget, |artifact| {
+        alloc_tracker::start(limit);
+        prepare_job(&req, artifact).encode()
+    });
+    let result = end.and_then(|end| match end {
         Err(e) => Err(PrepareError::Kernel(e.to_string())),
         Ok(JobEnd::Reported(JobReport::Done(payload), usage)) => {
             decode_job_payload::<PrepareResponse>(&payload)
@@ -289,11 +362,8 @@ pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> PrepareRespon
             Err(PrepareError::JobDied(format!("exited with status {code}")))
         }
         Ok(JobEnd::Died(reason, _)) => Err(PrepareError::JobDied(reason)),
-    };
-    if result.is_err() {
-        let _ = std::fs::remove_file(&artifact);
-    }
-    result
+    });
+    (result, retire)
 }
 
 /// The body of a preparation job (in the child process).
@@ -304,7 +374,12 @@ fn prepare_job(req: &PrepareRequest, artifact: &Path) -> PrepareResponse {
         &req.executor_params,
         req.kind,
     )?;
-    std::fs::write(artifact, &bytes)
+    // The worker created the file; the job may write it and nothing else.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(artifact)
+        .and_then(|mut f| f.write_all(&bytes))
         .map_err(|e| PrepareError::CreateTmpFile(format!("{}: {e}", artifact.display())))?;
     Ok(PrepareSuccess {
         artifact_len: bytes.len() as u64,

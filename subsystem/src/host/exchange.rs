@@ -34,9 +34,16 @@ pub async fn prepare(
         kind: pvf.prep_kind,
         cpu_timeout_ms: pvf.prep_timeout.as_millis() as u64,
     };
-    worker
+    let answer = worker
         .request(&req, pvf.prep_timeout.saturating_mul(WALL_CLOCK_FACTOR))
-        .await
+        .await;
+    if let Ok(Err(PrepareError::ClearWorkerDir(why))) = &answer {
+        // The worker stops after this answer (its next job would find what the last one
+        // left); it is killed here too, so that it is never given another job.
+        tracing::warn!(%why, "a prepare worker could not clear its folder; retiring it");
+        worker.kill().await;
+    }
+    answer
 }
 
 /// Moves the artifact a successful preparation left in `worker`'s folder into the cache.

@@ -65,6 +65,9 @@ pub struct Policy {
     pub writable: Vec<PathBuf>,
     /// Folders the job may only read beneath.
     pub readable: Vec<PathBuf>,
+    /// A file the job may write, and nothing else: a Landlock layer of the job's own on top of
+    /// whatever it inherited ([`landlock::restrict_to_writing`]).
+    pub write_only_file: Option<PathBuf>,
 }
 
 impl Policy {
@@ -202,6 +205,9 @@ pub fn enter(policy: &Policy) -> Result<(), SandboxError> {
     capabilities::drop_all()?;
     if policy.landlock {
         landlock::restrict(policy)?;
+    }
+    if let Some(file) = &policy.write_only_file {
+        landlock::restrict_to_writing(file)?;
     }
     if policy.seccomp {
         seccomp::apply()?;
