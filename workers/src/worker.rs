@@ -211,9 +211,14 @@ pub fn confine(
     let security = &handshake.security;
     sandbox::warm_up();
     join_cgroups(&handshake.cgroup).map_err(|e| e.to_string())?;
-    let artifacts_dir =
-        (!handshake.artifacts_dir.is_empty()).then(|| PathBuf::from(&handshake.artifacts_dir));
-    let mut root = WorkerRoot::new(worker_dir.to_path_buf(), artifacts_dir);
+    let execute = kind == WorkerKind::Execute;
+    if execute {
+        // Where the node links each job's artifact; created before any mount is made.
+        let job_dir = worker_dir.join(sandbox::namespaces::JOB_DIR);
+        std::fs::create_dir_all(&job_dir)
+            .map_err(|e| format!("creating {}: {e}", job_dir.display()))?;
+    }
+    let mut root = WorkerRoot::new(worker_dir.to_path_buf(), execute);
     let confinement = WorkerConfinement {
         net_namespace: security.net_namespace,
         pivot_root: security.pivot_root,
@@ -230,9 +235,8 @@ pub fn confine(
     };
     match kind {
         WorkerKind::Prepare => policy.writable.push(root.worker_dir()),
-        WorkerKind::Execute => policy
-            .readable
-            .extend(root.artifacts_dir().into_iter().chain([root.worker_dir()])),
+        // Only the job folder, which holds the artifact of the job at hand and nothing else.
+        WorkerKind::Execute => policy.readable.extend(root.job_dir()),
     }
     sandbox::restrict(&policy).map_err(|e| e.to_string())?;
     let write_only_file = (kind == WorkerKind::Prepare && security.landlock)
@@ -310,7 +314,8 @@ pub fn prepare_cycle(
     if let Err(e) = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        // Readable by all: execute jobs run as an unmapped user of their own namespace.
+        .mode(0o644)
         .open(&artifact)
     {
         let why = format!("{}: {e}", artifact.display());
@@ -542,7 +547,7 @@ fn execute_response(end: std::io::Result<JobEnd>) -> ExecuteResponse {
 }
 
 /// What an execution thread is given: the request and the artifact's path in this worker.
-type Work = (ExecuteRequest, PathBuf);
+type Work = (ExecuteRequest, std::fs::File);
 
 /// The thread an execution job runs the PVF on, with a stack large enough for the native
 /// stack limit granted to Wasm. Started before the work is known in a standby job, so that
@@ -563,9 +568,9 @@ impl ExecutionThread {
                 let (req, artifact) = inbox.recv().map_err(|_| {
                     ExecError::RuntimeConstruction("the job gave no work to its thread".into())
                 })?;
-                execute::execute_artifact_then(
+                execute::execute_open_artifact_then(
                     &engine,
-                    &artifact,
+                    artifact,
                     &req.params,
                     &req.executor_params,
                     execute::Teardown::Skip,
@@ -577,16 +582,19 @@ impl ExecutionThread {
     /// Checks the artifact, runs the request on the thread and turns the outcome into the
     /// job's answer.
     fn run(self, req: ExecuteRequest, artifact: PathBuf) -> ExecuteResponse {
+        // Opened once: the checksum is of this file, and this file is what is mapped.
+        // Missing or unreadable: as unusable as a corrupted one, and as surely local (the PVF
+        // has not run yet), so the host prepares it again.
+        let Ok(file) = std::fs::File::open(&artifact) else {
+            return ExecuteResponse::CorruptedArtifact;
+        };
         if !req.artifact_checksum.is_empty() {
-            match pvf_messages::checksum::of_file(&artifact) {
+            match pvf_messages::checksum::of_reader(&file) {
                 Ok(sum) if sum == req.artifact_checksum => {}
-                Ok(_) => return ExecuteResponse::CorruptedArtifact,
-                // Missing or unreadable: as unusable as a corrupted one, and as surely local
-                // (the PVF has not run yet), so the host prepares it again.
-                Err(_) => return ExecuteResponse::CorruptedArtifact,
+                _ => return ExecuteResponse::CorruptedArtifact,
             }
         }
-        if self.work.send((req, artifact)).is_err() {
+        if self.work.send((req, file)).is_err() {
             return ExecuteResponse::Internal("the execution thread ended early".into());
         }
         match self.done.join() {

@@ -13,8 +13,8 @@ use pvf_messages::{
     ExecutorParams, PrepareError, ValidationParams,
     host::PvfPrepData,
     protocol::{
-        ARTIFACT_FILE_NAME, ExecuteRequest, ExecuteResponse, PrepareRequest, PrepareResponse,
-        PrepareSuccess,
+        ARTIFACT_FILE_NAME, EXECUTE_JOB_DIR, ExecuteRequest, ExecuteResponse, PrepareRequest,
+        PrepareResponse, PrepareSuccess,
     },
 };
 use std::{
@@ -69,8 +69,56 @@ pub async fn execute(
     executor_params: &ExecutorParams,
     timeout: Duration,
 ) -> Result<ExecuteResponse, RequestError> {
+    // The worker sees only this one artifact, linked into its job folder, read-only.
+    let link = worker.dir().join(EXECUTE_JOB_DIR).join(ARTIFACT_FILE_NAME);
+    if let Err(answer) = link_artifact(artifact, &link) {
+        return Ok(answer);
+    }
+    let answer = execute_linked(worker, artifact, &link, params, executor_params, timeout).await;
+    let _ = std::fs::remove_file(&link);
+    answer
+}
+
+/// Links `artifact` as `link` (copies it where a link cannot be made, on another file system).
+/// A missing artifact is the same local fault as a corrupted one (the node prepares it again);
+/// any other failure is internal.
+fn link_artifact(artifact: &Path, link: &Path) -> Result<(), ExecuteResponse> {
+    match std::fs::remove_file(link) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(ExecuteResponse::Internal(format!(
+                "removing {}: {e}",
+                link.display()
+            )));
+        }
+        _ => {}
+    }
+    let linked = std::fs::hard_link(artifact, link).or_else(|e| match e.raw_os_error() {
+        Some(libc::EXDEV) => std::fs::copy(artifact, link).map(drop),
+        _ => Err(e),
+    });
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !artifact.exists() => {
+            Err(ExecuteResponse::CorruptedArtifact)
+        }
+        Err(e) => Err(ExecuteResponse::Internal(format!(
+            "linking {} as {}: {e}",
+            artifact.display(),
+            link.display()
+        ))),
+    }
+}
+
+async fn execute_linked(
+    worker: &mut WorkerHandle,
+    artifact: &Path,
+    link: &Path,
+    params: &ValidationParams,
+    executor_params: &ExecutorParams,
+    timeout: Duration,
+) -> Result<ExecuteResponse, RequestError> {
     let req = ExecuteRequest {
-        artifact_path: artifact.to_string_lossy().into_owned(),
+        artifact_path: link.to_string_lossy().into_owned(),
         params: params.encode(),
         executor_params: executor_params.clone(),
         cpu_timeout_ms: timeout.as_millis() as u64,

@@ -8,8 +8,9 @@
 //! `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)` (typing into a terminal), `userfaultfd` (stalls
 //! the kernel at will, a classic exploit aid), `execve`/`execveat` (a job never runs a
 //! program; with `memfd_create` they ran code despite the read-only, no-exec root),
-//! `perf_event_open` and `bpf` (blocked on this machine only by sysctls), and
-//! `process_vm_readv`/`process_vm_writev`. `memfd_create` fails with `ENOSYS` instead of
+//! `perf_event_open` and `bpf` (blocked on this machine only by sysctls),
+//! `process_vm_readv`/`process_vm_writev`, and the calls that change a file's mode, owner,
+//! length by path or extended attributes, which Landlock ABI v1 does not govern. `memfd_create` fails with `ENOSYS` instead of
 //! killing (a second filter): wasmtime may ask for one for a memory image, and falls back
 //! gracefully when the kernel has none. The filters are compiled once per worker
 //! ([`warm_up`]) and installed by the worker, whose jobs inherit them.
@@ -59,7 +60,28 @@ const EXPLOIT_SYSCALLS: &[i64] = &[
     libc::SYS_bpf,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
+    // Landlock ABI v1 does not govern a file's mode, owner, length by path or extended
+    // attributes: without `pivot_root` a job could chmod, chown or truncate another
+    // parachain's artifact, which it owns in the kernel's eyes (same user).
+    libc::SYS_chmod,
+    libc::SYS_fchmod,
+    libc::SYS_fchmodat,
+    SYS_FCHMODAT2,
+    libc::SYS_chown,
+    libc::SYS_fchown,
+    libc::SYS_lchown,
+    libc::SYS_fchownat,
+    libc::SYS_truncate,
+    libc::SYS_setxattr,
+    libc::SYS_lsetxattr,
+    libc::SYS_fsetxattr,
+    libc::SYS_removexattr,
+    libc::SYS_lremovexattr,
+    libc::SYS_fremovexattr,
 ];
+
+/// `fchmodat2` (Linux 6.6), the same number on every architecture.
+const SYS_FCHMODAT2: i64 = 452;
 
 /// `ioctl` requests that inject input into a terminal.
 const TERMINAL_IOCTLS: &[u64] = &[libc::TIOCSTI, libc::TIOCLINUX];
