@@ -74,15 +74,23 @@ pub async fn execute(
     if let Err(answer) = link_artifact(artifact, &link) {
         return Ok(answer);
     }
-    let answer = execute_linked(worker, artifact, &link, params, executor_params, timeout).await;
-    let _ = std::fs::remove_file(&link);
-    answer
+    execute_linked(worker, artifact, &link, params, executor_params, timeout).await
 }
 
-/// Links `artifact` as `link` (copies it where a link cannot be made, on another file system).
-/// A missing artifact is the same local fault as a corrupted one (the node prepares it again);
-/// any other failure is internal.
+/// Links `artifact` as `link` (copies it where a link cannot be made, on another file system),
+/// unless `link` already is that file (the worker's last job ran the same artifact: nothing to
+/// write, which also lets a worker keep running it from a cache gone read-only). The link stays
+/// after the job and is replaced before the next one. A missing artifact is the same local
+/// fault as a corrupted one (the node prepares it again); any other failure is internal.
 fn link_artifact(artifact: &Path, link: &Path) -> Result<(), ExecuteResponse> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    if let (Ok(a), Ok(l)) = (std::fs::metadata(artifact), std::fs::symlink_metadata(link))
+        && l.file_type().is_file()
+        && id(a) == id(l)
+    {
+        return Ok(());
+    }
     match std::fs::remove_file(link) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(ExecuteResponse::Internal(format!(
