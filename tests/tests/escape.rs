@@ -675,9 +675,9 @@ fn cgroup_of(column: &Column, kind: WorkerKind, fixture: &Fixture) -> CgroupSett
 /// Runs `probe` in a job of a stand-in worker confined as `column` says, as an execute worker
 /// runs a job.
 fn run_jailed(probe: Probe, fixture: &Fixture, column: &Column) -> String {
-    let worker = run_job_in(Spawn::Fork, BUDGET, || {
-        // The worker runs in a session whose controlling terminal is its standard error, as
-        // when the node is started from a shell.
+    // The node runs in a session whose controlling terminal is its standard error, as when it
+    // is started from a shell; its worker inherits both and confines itself from there.
+    let node = run_job_in(Spawn::Fork, BUDGET, || {
         // SAFETY: plain calls on a valid path and the descriptor it opens.
         unsafe {
             libc::setsid();
@@ -685,12 +685,23 @@ fn run_jailed(probe: Probe, fixture: &Fixture, column: &Column) -> String {
             if slave < 0 || libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 || libc::dup2(slave, 2) != 2
             {
                 return format!(
-                    "cannot make the pseudo-terminal the worker's: {}",
+                    "cannot make the pseudo-terminal the node's: {}",
                     std::io::Error::last_os_error()
                 )
                 .into_bytes();
             }
         }
+        describe(run_job_in(Spawn::Fork, BUDGET, || {
+            run_jailed_worker(probe, fixture, column)
+        }))
+        .into_bytes()
+    });
+    describe(node)
+}
+
+/// The stand-in execute worker of [`run_jailed`].
+fn run_jailed_worker(probe: Probe, fixture: &Fixture, column: &Column) -> Vec<u8> {
+    {
         let handshake = Handshake {
             kind: WorkerKind::Execute,
             node_version: VERSION.into(),
@@ -720,8 +731,7 @@ fn run_jailed(probe: Probe, fixture: &Fixture, column: &Column) -> String {
             probe(fixture, &view)
         });
         describe(end).into_bytes()
-    });
-    describe(worker)
+    }
 }
 
 /// What a preparation job knows: its worker's folder and the artifact it is to write.
@@ -927,14 +937,16 @@ What a job can do without the sandbox and inside it, layer by layer, measured by
 file with `PVF_UPDATE_DOCS=1`). Each attempt runs as native code in a real job process.
 Sandboxed, a stand-in worker first confines itself with the worker's own start-up code
 (`pvf_workers::worker::confine`) with the layers of the column, then creates the job exactly as
-the worker does (always: a session of its own, its standard streams a pipe the worker drains,
+the worker does (always: its worker's session without a terminal, its standard streams a pipe
+the worker drains,
 an empty environment, `no_new_privs`, not dumpable, rlimits, no capabilities). Execute rows run
 in an execute worker's job: its folder read-only, the node's link to the job's own artifact in
 its job folder; the artifact cache is at the node's path. Prepare rows run through the prepare
 worker's own job cycle (`prepare_cycle`): the folder cleared before and after each job, the
 artifact created by the worker, writable by the job alone (Landlock); the second job of the same
-worker looks for what the first left. The worker's standard error is the controlling terminal
-of its session, as when the node is started from a shell.
+worker looks for what the first left. The execute worker is started, as the node starts it, by
+a process whose session's controlling terminal is its standard error (as when the node is
+started from a shell); the worker leaves that session when it confines itself.
 
 Layers: Landlock ABI v1 (execute: read the job folder; prepare: write the artifact), seccomp
 (`workers/src/sandbox/seccomp.rs`), `pivot_root` (with the worker's user and mount
@@ -980,6 +992,7 @@ fn escape_attempts_fail_inside_the_sandbox() {
         }
         for (column, cell) in columns.iter().zip(&cells[1..]) {
             if cell.contains(CONFINE_FAILED) || cell.contains("cannot make the pseudo-terminal") {
+                // A stand-in that could not be set up proves nothing.
                 failures.push(format!("{name} / {}: {cell}", column.title));
             }
             let exempt = !column.cgroup && CGROUP_ROWS.contains(&name.as_str());

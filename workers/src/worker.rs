@@ -209,6 +209,11 @@ pub fn confine(
     handshake: &Handshake,
 ) -> Result<Confined, String> {
     let security = &handshake.security;
+    // A session of its own without a controlling terminal, once for the worker and all its
+    // jobs (a `setsid` per job would cost each job a scheduler autogroup): the node's terminal
+    // is out of the jobs' reach (TIOCSTI needs it to be the caller's controlling terminal).
+    // Fails only for a process group leader, which a spawned worker is not.
+    let _ = rustix::process::setsid();
     sandbox::warm_up();
     join_cgroups(&handshake.cgroup).map_err(|e| e.to_string())?;
     let execute = kind == WorkerKind::Execute;

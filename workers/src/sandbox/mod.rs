@@ -14,7 +14,7 @@
 //! it when they are created, so none of them pays for installing a filter.
 //!
 //! **Each job**, created by `clone` in new user, mount, PID, IPC, UTS and cgroup namespaces
-//! ([`namespaces::clone_flags`]) in a session of its own with no terminal, its standard
+//! ([`namespaces::clone_flags`]) in its worker's session, which has no terminal, its standard
 //! streams a pipe the worker drains ([`crate::job`]), then ([`enter`]): an empty environment,
 //! `no_new_privs`, not dumpable, `RLIMIT_CPU` once its budget is known ([`cpu_backstop`]),
 //! resource limits (no core dumps, which would write untrusted memory to disk; bounded open
