@@ -870,6 +870,74 @@ fn run_prepare_jailed((first, then): PrepProbe, fixture: &Fixture, column: &Colu
     describe(worker)
 }
 
+const LINGERING: &str = "leave a process running after the job ended";
+
+/// Whether a process a job forked outlives the job: the job forks a child that closes its
+/// descriptors, lives for a second and ends; the (stand-in) worker, a child subreaper so that the orphan becomes its
+/// child, looks for a live child once the job was reaped. Without `column`, the worker is not
+/// confined at all.
+fn run_lingering(fixture: &Fixture, column: Option<&Column>) -> String {
+    let worker = run_job_in(Spawn::Fork, BUDGET, || {
+        // SAFETY: a plain prctl.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+        let job_policy = match column {
+            None => None,
+            Some(column) => {
+                let handshake = Handshake {
+                    kind: WorkerKind::Execute,
+                    node_version: VERSION.into(),
+                    build_id: BUILD_ID.into(),
+                    security: column.security.clone(),
+                    artifacts_dir: String::new(),
+                    cgroup: cgroup_of(column, WorkerKind::Execute, fixture),
+                    skip_version_check: false,
+                };
+                match confine(WorkerKind::Execute, fixture.worker_dir.path(), &handshake) {
+                    Ok(confined) => Some(confined.job_policy),
+                    Err(e) => return format!("{CONFINE_FAILED}: {e}").into_bytes(),
+                }
+            }
+        };
+        let spawn = job_policy.as_ref().map_or(Spawn::Fork, |p| p.spawn());
+        let end = run_job_in(spawn, BUDGET, || {
+            if let Some(policy) = &job_policy {
+                sandbox::enter_or_exit(policy);
+            }
+            // SAFETY: the child only sleeps and exits, touching no shared state.
+            outcome(check(unsafe {
+                match libc::fork() {
+                    0 => {
+                        // Lets go of the job's report pipe, as a hostile process would.
+                        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+                        libc::sleep(1);
+                        libc::_exit(0)
+                    }
+                    pid => pid as libc::c_long,
+                }
+            }))
+        });
+        let forked = describe(end);
+        if !forked.starts_with("succeeds") {
+            return forked.into_bytes();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: reaping children of this process; a null status pointer is allowed.
+        unsafe {
+            // Children killed with the job are zombies by now: reap them.
+            while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+            // Still a child: one that is alive.
+            let alive = libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) == 0;
+            while libc::waitpid(-1, std::ptr::null_mut(), 0) > 0 {}
+            if alive {
+                b"succeeds".to_vec()
+            } else {
+                b"fails (it died with the job)".to_vec()
+            }
+        }
+    });
+    describe(worker)
+}
+
 /// What a stand-in worker reports when it could not confine itself: a failed test, never a
 /// cell that merely "did not succeed".
 const CONFINE_FAILED: &str = "the worker could not confine itself";
@@ -889,6 +957,9 @@ fn table() -> Vec<(String, Vec<String>)> {
         cells.extend(columns.iter().map(|c| run_jailed(probe, &fixture, c)));
         rows.push((name.to_string(), cells));
     }
+    let mut cells = vec![run_lingering(&fixture, None)];
+    cells.extend(columns.iter().map(|c| run_lingering(&fixture, Some(c))));
+    rows.push((LINGERING.to_string(), cells));
     for (name, probe) in prepare_probes() {
         let mut cells = vec![run_prepare_free(probe)];
         cells.extend(
@@ -938,8 +1009,7 @@ file with `PVF_UPDATE_DOCS=1`). Each attempt runs as native code in a real job p
 Sandboxed, a stand-in worker first confines itself with the worker's own start-up code
 (`pvf_workers::worker::confine`) with the layers of the column, then creates the job exactly as
 the worker does (always: its worker's session without a terminal, its standard streams a pipe
-the worker drains,
-an empty environment, `no_new_privs`, not dumpable, rlimits, no capabilities). Execute rows run
+the worker drains, an empty environment, `no_new_privs`, not dumpable, rlimits, no capabilities). Execute rows run
 in an execute worker's job: its folder read-only, the node's link to the job's own artifact in
 its job folder; the artifact cache is at the node's path. Prepare rows run through the prepare
 worker's own job cycle (`prepare_cycle`): the folder cleared before and after each job, the
@@ -961,8 +1031,10 @@ kernel lacks what it needs (shown as such), when a stand-in worker cannot confin
 when any cell differs from this table.
 
 `killed (seccomp)` is SIGSYS; ENOENT after `pivot_root` means the file is not there at all;
-ESRCH is the PID namespace; EAGAIN the cgroup's task limit; SIGKILL past the memory limit the
-kernel's OOM killer, which the host classifies as a job death, never as an invalid candidate.
+ESRCH is the PID namespace (in which a process a job leaves behind dies with the job, its
+PID 1; the lingering row's worker is a child subreaper, so that an orphan that survives is
+seen); EAGAIN the cgroup's task limit; SIGKILL past the memory limit the kernel's OOM
+killer, which the host classifies as a job death, never as an invalid candidate.
 `memfd_create` fails with ENOSYS (wasmtime takes that as a kernel without it).
 
 ";
