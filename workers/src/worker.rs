@@ -631,3 +631,38 @@ fn execute_job(
         Err(e) => ExecuteResponse::Internal(format!("spawning the execution thread: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clearing_removes_everything_but_the_artifact_without_following_links() {
+        let outside = tempfile::tempdir().unwrap();
+        let kept_outside = outside.path().join("keep");
+        std::fs::write(&kept_outside, b"outside").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let artifact = dir.path().join(ARTIFACT_FILE);
+        std::fs::write(&artifact, b"artifact").unwrap();
+        std::fs::hard_link(&artifact, dir.path().join("second-name")).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b/c")).unwrap();
+        std::fs::write(dir.path().join("a/b/c/f"), b"f").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link-to-dir")).unwrap();
+        std::os::unix::fs::symlink(&kept_outside, dir.path().join("a/link-to-file")).unwrap();
+        clear_worker_dir(dir.path(), Some(&artifact)).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from(ARTIFACT_FILE)]);
+        assert_eq!(std::fs::read(&kept_outside).unwrap(), b"outside");
+        // The artifact is back to one link, so the node accepts it.
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&artifact).unwrap().nlink(), 1);
+        // A folder named like the artifact is not kept.
+        std::fs::remove_file(&artifact).unwrap();
+        std::fs::create_dir(&artifact).unwrap();
+        clear_worker_dir(dir.path(), Some(&artifact)).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
