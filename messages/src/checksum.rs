@@ -20,8 +20,13 @@ pub fn of_bytes(bytes: &[u8]) -> String {
 
 /// The checksum of the file at `path`, read in chunks.
 pub fn of_file(path: &Path) -> io::Result<String> {
+    of_reader(std::fs::File::open(path)?)
+}
+
+/// The checksum of what `reader` yields (an open file, from where it stands), read in chunks.
+pub fn of_reader(reader: impl io::Read) -> io::Result<String> {
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path)?)?;
+    hasher.update_reader(reader)?;
     Ok(short_hex(hasher.finalize()))
 }
 

@@ -119,8 +119,9 @@ pub struct Handshake {
     pub build_id: String,
     /// Sandbox requirements.
     pub security: SecuritySettings,
-    /// The artifact cache, which an execute worker mounts read-only into its root (empty for
-    /// prepare workers).
+    /// Unused, sent empty: an execute worker sees no artifact cache, only the artifact of the
+    /// job at hand, which the node links into the worker's job folder ([`EXECUTE_JOB_DIR`]).
+    /// Kept so that the handshake's encoding does not change.
     pub artifacts_dir: String,
     /// The cgroups the worker moves into, with their limits.
     pub cgroup: CgroupSettings,
@@ -222,6 +223,10 @@ pub struct ExecuteRequest {
 /// The name of the artifact a preparation job writes in its worker's folder. The node uses
 /// this name, never one the job reports: the job runs untrusted code.
 pub const ARTIFACT_FILE_NAME: &str = "artifact";
+
+/// The folder in an execute worker's folder where the node links the artifact of the job at
+/// hand, as [`ARTIFACT_FILE_NAME`]: the only artifact the worker and its job see.
+pub const EXECUTE_JOB_DIR: &str = "job";
 
 /// The execute worker's answer to an [`ExecuteRequest`]: how the job ended.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode)]

@@ -206,6 +206,7 @@ fn bench_breakdown(artifact: &Path, cand: &Candidate, iters: usize, round_trip: 
             .map(Path::to_path_buf)
             .into_iter()
             .collect(),
+        write_only_file: None,
     };
     pvf_workers::sandbox::warm_up();
     let sandboxed_execution = || {

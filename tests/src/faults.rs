@@ -9,10 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The seed for a run: `PVF_FAULT_SEED` if set (decimal or `0x` hex), else a fixed one.
-/// Print it, so that a failure can be replayed.
+/// The seed for a run: `PVF_FAULT_SEED` if set (decimal or `0x` hex), else a fresh one, so
+/// that every run tries other fault points. Print it, so that a failure can be replayed.
 pub fn seed() -> u64 {
-    const DEFAULT: u64 = 0x5eed_f417_0005;
     match std::env::var("PVF_FAULT_SEED") {
         Ok(s) => {
             let s = s.trim();
@@ -22,7 +21,13 @@ pub fn seed() -> u64 {
             };
             parsed.unwrap_or_else(|e| panic!("PVF_FAULT_SEED={s:?} is not a number: {e}"))
         }
-        Err(_) => DEFAULT,
+        Err(_) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            // Mixed once more by `Rng::new`; the pid keeps parallel tests apart.
+            (now.as_nanos() as u64) ^ (u64::from(std::process::id()) << 40)
+        }
     }
 }
 
@@ -176,6 +181,30 @@ pub fn has_ended(pid: u32) -> bool {
 }
 
 /// Sends `signal` to `pid`; whether it was delivered (the process may have ended).
+/// The scheduler state of `pid` (`R`, `S`, `T`, `Z`, …) from `/proc`, if it exists.
+pub fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// CPU time (user + system) used so far by `pid`, from `/proc`.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(11);
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    let ticks = next()? + next()?;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_millis(ticks * 1000 / per_second))
+}
+
+/// Sends `signal` to `pid` if it is a live process (not a zombie waiting to be reaped);
+/// whether it was, and the signal was delivered. What a test counts as a fault injected.
+pub fn signal_live(pid: u32, signal: i32) -> bool {
+    matches!(state(pid), Some(s) if s != 'Z' && s != 'X') && self::signal(pid, signal)
+}
+
+/// Sends `signal` to `pid`; whether the kernel accepted it (a zombie accepts it too).
 pub fn signal(pid: u32, signal: i32) -> bool {
     // SAFETY: sending a signal has no memory-safety preconditions.
     unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }

@@ -30,7 +30,14 @@
 //! 6. 1 000 concurrent requests over 20 PVFs, random kinds (backing, approval, dispute,
 //!    pre-check) and random cancellations (a dropped future, an aborted task).
 //!
-//! Random choices are drawn from `PVF_FAULT_SEED` (default fixed); each test prints its seed.
+//! 7. A job stopped (SIGSTOP) when it has used most of its CPU budget: a stall, no vote, never
+//!    a hard timeout.
+//!
+//! The signal cases count the signals that reached a live worker or job (not a zombie, not a
+//! process that was already gone) and fail below a minimum, so that a test whose faults all
+//! missed cannot pass; the 1 000 requests run under SIGKILLs to execute workers and jobs.
+//! Random choices are drawn from a fresh seed per run, printed by each test
+//! (`PVF_FAULT_SEED=…` replays it).
 
 use parity_scale_codec::Encode;
 use pvf_messages::{
@@ -263,8 +270,15 @@ fn resume(cache: &Path, role: &str) {
     }
 }
 
-/// Sends `sig` to the worker serving `role` or to its job at `point`; says what it hit.
-async fn inject(cache: &Path, role: &str, target: Target, sig: i32, point: Point) -> String {
+/// Sends `sig` to the worker serving `role` or to its job at `point`; says what it hit, and
+/// whether it hit a live process.
+async fn inject(
+    cache: &Path,
+    role: &str,
+    target: Target,
+    sig: i32,
+    point: Point,
+) -> (String, bool) {
     let victim = match point {
         Point::Early(delay) => {
             // The worker may be spawning (its predecessor was killed): wait for it.
@@ -289,13 +303,17 @@ async fn inject(cache: &Path, role: &str, target: Target, sig: i32, point: Point
         },
     };
     match victim {
-        Some(pid) if faults::signal(pid, sig) => {
-            format!("{} {role} {target:?} {pid}", signal_name(sig))
-        }
-        Some(pid) => format!("{role} {target:?} {pid} was gone"),
-        None => format!("no {role} {target:?} to signal"),
+        Some(pid) if faults::signal_live(pid, sig) => (
+            format!("{} {role} {target:?} {pid}", signal_name(sig)),
+            true,
+        ),
+        Some(pid) => (format!("{role} {target:?} {pid} was gone"), false),
+        None => (format!("no {role} {target:?} to signal"), false),
     }
 }
+
+/// Least number of the 8 signals of a signal test that must reach a live process.
+const MIN_HITS: usize = 5;
 
 fn random_point(rng: &mut Rng, target: Target, job_length: Duration) -> Point {
     if matches!(target, Target::Worker) && rng.chance(25) {
@@ -342,18 +360,19 @@ async fn signals_to_execute_workers_and_jobs_are_never_a_verdict() {
         "the test job is too long for its budget on this machine"
     );
 
-    let mut answers = 0;
+    let (mut answers, mut hits) = (0, 0);
     for round in 0..2 {
         for target in [Target::Worker, Target::Job] {
             for sig in [libc::SIGKILL, libc::SIGSTOP] {
                 let kind = *rng.pick(&KINDS);
                 let point = random_point(&mut rng, target, job_length);
                 let started = Instant::now();
-                let (outcome, hit) = tokio::join!(
+                let (outcome, (hit, live)) = tokio::join!(
                     run(kind),
                     inject(cache.path(), "execute", target, sig, point)
                 );
                 answers += 1;
+                hits += usize::from(live);
                 let took = started.elapsed();
                 resume(cache.path(), "execute");
                 println!("round {round}: {hit} at {point:?}, {kind:?}: {outcome:?} in {took:?}");
@@ -382,6 +401,87 @@ async fn signals_to_execute_workers_and_jobs_are_never_a_verdict() {
         }
     }
     assert_eq!(answers, 8);
+    println!("{hits} of 8 signals reached a live process");
+    assert!(
+        hits >= MIN_HITS,
+        "only {hits} of 8 signals reached a live process: the test injected too little"
+    );
+    finish(host, running, cache.path(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stopped_near_its_cpu_budget_is_a_stall_never_a_timeout() {
+    let cache = tempfile::tempdir().unwrap();
+    let (host, running) = start(Config {
+        execute_workers: 1,
+        ..config(cache.path(), &pvf_tests::workers_dir())
+    });
+    // A PVF that never returns: it would use its whole budget; it is stopped at 85 % of it.
+    let halt = pvf_test_pvfs::halt();
+    let (params, _) = adder_candidate();
+    let run = || {
+        host.execute_pvf(
+            pvf(halt, PvfPrepKind::Prepare),
+            params.clone(),
+            BACKING_TIMEOUT,
+            PvfExecKind::Backing,
+            None,
+        )
+    };
+    let unstopped = run().await;
+    assert!(
+        matches!(unstopped, Err(ValidationError::Invalid(_))),
+        "unstopped, the job uses its budget: invalid, not {unstopped:?}"
+    );
+    let threshold = BACKING_TIMEOUT.mul_f64(0.85);
+    for round in 0..2 {
+        let stop = async {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                let busiest = faults::jobs(cache.path(), "execute")
+                    .into_iter()
+                    .filter_map(|j| Some((faults::cpu_time(j.pid)?, j.pid)))
+                    .max();
+                if let Some((cpu, pid)) = busiest
+                    && cpu >= threshold
+                {
+                    return faults::signal_live(pid, libc::SIGSTOP).then_some(cpu);
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            None
+        };
+        let (outcome, stopped_at) = tokio::join!(run(), stop);
+        resume(cache.path(), "execute");
+        println!("round {round}: stopped at {stopped_at:?} of CPU: {outcome:?}");
+        let stopped_at = stopped_at.expect("the job was stopped at 85 % of its budget");
+        assert!(
+            stopped_at < BACKING_TIMEOUT,
+            "stopped too late: {stopped_at:?}"
+        );
+        assert!(
+            matches!(
+                outcome,
+                Err(ValidationError::Internal(
+                    InternalValidationError::JobStalled(_)
+                ))
+            ),
+            "a job stopped at {stopped_at:?} of its {BACKING_TIMEOUT:?} budget is a stall \
+             (no vote), not {outcome:?}"
+        );
+    }
+    let (adder, expected) = adder_candidate();
+    let result = host
+        .execute_pvf(
+            pvf(&adder_variant(0), PvfPrepKind::Prepare),
+            adder,
+            BACKING_TIMEOUT,
+            PvfExecKind::Backing,
+            None,
+        )
+        .await
+        .expect("the host keeps serving");
+    assert_eq!(result.head_data.0, expected);
     finish(host, running, cache.path(), None).await;
 }
 
@@ -406,7 +506,7 @@ async fn signals_to_prepare_workers_and_jobs_are_never_a_verdict() {
     println!("a fault-free preparation takes {compile_length:?}");
 
     let (params, _) = adder_candidate();
-    let mut answers = 0;
+    let (mut answers, mut hits) = (0, 0);
     let mut n = 0;
     for round in 0..2 {
         for target in [Target::Worker, Target::Job] {
@@ -437,7 +537,9 @@ async fn signals_to_prepare_workers_and_jobs_are_never_a_verdict() {
                 let started = Instant::now();
                 let (outcome, hit) =
                     tokio::join!(request, inject(cache.path(), "prepare", target, sig, point));
+                let (hit, live) = hit;
                 answers += 1;
+                hits += usize::from(live);
                 let took = started.elapsed();
                 resume(cache.path(), "prepare");
                 let what = if precheck {
@@ -484,6 +586,11 @@ async fn signals_to_prepare_workers_and_jobs_are_never_a_verdict() {
         }
     }
     assert_eq!(answers, 8);
+    println!("{hits} of 8 signals reached a live process");
+    assert!(
+        hits >= MIN_HITS,
+        "only {hits} of 8 signals reached a live process: the test injected too little"
+    );
     finish(host, running, cache.path(), None).await;
 }
 
@@ -621,7 +728,8 @@ async fn a_read_only_cache_fails_without_a_verdict_and_recovers() {
         std::fs::write(cache.path().join("probe"), b"x").is_err(),
         "the read-only mount must stop even root"
     );
-    // A prepared PVF on a running worker needs no write.
+    // The PVF a running worker ran last needs no write (its artifact is still linked into the
+    // worker's job folder; another prepared PVF would need a new link: an internal error).
     run_adder(&host, &adder_variant(1), PvfExecKind::Backing)
         .await
         .expect("a prepared artifact runs from a read-only cache");
@@ -852,6 +960,32 @@ async fn a_thousand_concurrent_requests_with_cancellations_each_get_one_answer()
     });
     let codes: Vec<Arc<Vec<u8>>> = (0..PVFS).map(|n| Arc::new(adder_variant(n))).collect();
     let answered = Arc::new(AtomicUsize::new(0));
+    // Faults while the requests run: SIGKILL to a random execute worker or job every 0–150 ms,
+    // counted when it reached a live process.
+    let stop_faults = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let faults_task = {
+        let (cache, stop) = (cache.path().to_path_buf(), stop_faults.clone());
+        let mut rng = Rng::new(seed, "concurrency faults");
+        tokio::spawn(async move {
+            let mut hits = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(rng.duration(Duration::from_millis(150))).await;
+                let candidates = if rng.chance(50) {
+                    faults::jobs(&cache, "execute")
+                } else {
+                    faults::workers(&cache, "execute")
+                };
+                if candidates.is_empty() {
+                    continue;
+                }
+                let victim = &candidates[rng.below(candidates.len() as u64) as usize];
+                if faults::signal_live(victim.pid, libc::SIGKILL) {
+                    hits.push(victim.pid);
+                }
+            }
+            hits
+        })
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
     let mut executions = 0;
@@ -905,6 +1039,7 @@ async fn a_thousand_concurrent_requests_with_cancellations_each_get_one_answer()
         tasks.push(task);
     }
     let (mut valid, mut prechecked, mut deadline, mut dropped, mut aborted) = (0, 0, 0, 0, 0);
+    let (mut died, mut internal) = (0, 0);
     let (_, expected_head) = adder_candidate();
     for task in tasks {
         let answer = tokio::time::timeout(Duration::from_secs(120), task)
@@ -921,23 +1056,46 @@ async fn a_thousand_concurrent_requests_with_cancellations_each_get_one_answer()
             }
             // A backing job that waited in the queue longer than its timeout is dropped.
             Ok(Answer::Executed(Err(ValidationError::ExecutionDeadline))) => deadline += 1,
+            // A killed worker or job that no retry covered (backing never retries): possibly
+            // invalid, as in the reference.
+            Ok(Answer::Executed(Err(ValidationError::PossiblyInvalid(
+                PossiblyInvalidError::AmbiguousWorkerDeath
+                | PossiblyInvalidError::AmbiguousJobDeath(_),
+            )))) => died += 1,
+            // A worker killed before its handshake: it could not be spawned, no vote.
+            Ok(Answer::Executed(Err(ValidationError::Internal(_)))) => internal += 1,
             Ok(other) => panic!("a valid candidate under load got {other:?}"),
         }
     }
+    stop_faults.store(true, Ordering::SeqCst);
+    let hits = faults_task.await.expect("the fault task ends");
     let took = started.elapsed();
     println!(
         "{REQUESTS} requests in {took:?}: {valid} valid, {prechecked} prechecked, \
-         {deadline} past their deadline, {dropped} dropped, {aborted} aborted"
+         {deadline} past their deadline, {died} ended by a killed worker or job, {internal} \
+         internal errors, {dropped} dropped, {aborted} aborted; {} SIGKILLs reached a live \
+         execute worker or job",
+        hits.len()
+    );
+    assert!(
+        hits.len() >= 5,
+        "only {} SIGKILLs reached a live process: the test injected too little",
+        hits.len()
     );
     assert_eq!(
-        valid + prechecked + deadline + dropped + aborted,
+        valid + prechecked + deadline + died + internal + dropped + aborted,
         REQUESTS,
         "every request accounted for once"
     );
     assert_eq!(
         answered.load(Ordering::SeqCst),
-        valid + prechecked + deadline,
+        valid + prechecked + deadline + died + internal,
         "exactly one answer per request that was not cancelled"
+    );
+    assert!(
+        died + internal <= 2 * hits.len(),
+        "{died} deaths and {internal} internal errors from {} kills",
+        hits.len()
     );
     assert!(dropped + aborted > 0 && valid > 0);
     use pvf_metrics::VerdictClass as V;
@@ -945,12 +1103,15 @@ async fn a_thousand_concurrent_requests_with_cancellations_each_get_one_answer()
         .into_iter()
         .map(|c| metrics.verdicts(c))
         .sum();
-    assert_eq!(metrics.verdicts(V::Invalid), 0);
-    assert_eq!(metrics.verdicts(V::PossiblyInvalid), 0);
+    assert_eq!(metrics.verdicts(V::Invalid), 0, "a kill is never invalid");
     assert!(
-        (valid + deadline) as u64 <= verdicts && verdicts <= executions as u64,
+        metrics.verdicts(V::PossiblyInvalid) <= 2 * hits.len() as u64,
+        "more possibly-invalid outcomes than kills could cause"
+    );
+    assert!(
+        (valid + deadline + died + internal) as u64 <= verdicts && verdicts <= executions as u64,
         "the host answered {verdicts} executions; {} reached their callers, {executions} were sent",
-        valid + deadline
+        valid + deadline + died + internal
     );
     let preparations = host.stats().preparations;
     assert!(

@@ -66,6 +66,15 @@ pub fn load_artifact(engine: &Engine, path: &Path) -> Result<Module, ExecError> 
         .map_err(|e| ExecError::RuntimeConstruction(format!("cannot deserialize module: {e:#}")))
 }
 
+/// Loads the artifact from `file`, already open: the file whose checksum the job verified, not
+/// whatever a path names by the time it is mapped.
+pub fn load_open_artifact(engine: &Engine, file: std::fs::File) -> Result<Module, ExecError> {
+    // SAFETY: as in `load_artifact`; the file was checksummed through this same descriptor
+    // and lies in a folder only the node writes, read-only for the worker and its job.
+    unsafe { Module::deserialize_open_file(engine, file) }
+        .map_err(|e| ExecError::RuntimeConstruction(format!("cannot deserialize module: {e:#}")))
+}
+
 /// What becomes of the module and the store once the result is known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Teardown {
@@ -118,7 +127,30 @@ pub fn execute_artifact_then(
 ) -> Result<ValidationResult, ExecError> {
     let params = decompress_pov(params)?;
     let module = load_artifact(engine, path)?;
-    let result = execute_module_then(engine, &module, &params, executor_params, teardown);
+    run_module_then(engine, module, &params, executor_params, teardown)
+}
+
+/// [`execute_artifact_then`] for an artifact already open ([`load_open_artifact`]).
+pub fn execute_open_artifact_then(
+    engine: &Engine,
+    file: std::fs::File,
+    params: &[u8],
+    executor_params: &ExecutorParams,
+    teardown: Teardown,
+) -> Result<ValidationResult, ExecError> {
+    let params = decompress_pov(params)?;
+    let module = load_open_artifact(engine, file)?;
+    run_module_then(engine, module, &params, executor_params, teardown)
+}
+
+fn run_module_then(
+    engine: &Engine,
+    module: Module,
+    params: &[u8],
+    executor_params: &ExecutorParams,
+    teardown: Teardown,
+) -> Result<ValidationResult, ExecError> {
+    let result = execute_module_then(engine, &module, params, executor_params, teardown);
     if teardown == Teardown::Skip {
         std::mem::forget(module);
     }

@@ -126,8 +126,8 @@ pub fn run_job_with(
     job: impl FnOnce() -> Vec<u8>,
 ) -> io::Result<JobEnd> {
     reap_unreaped();
-    let (pid, report) = spawn_child(spawn, None, job)?;
-    watch(pid, report, Duration::ZERO, cpu_budget, collect)
+    let (pid, report, output) = spawn_child(spawn, None, job)?;
+    watch(pid, report, output, Duration::ZERO, cpu_budget, collect)
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -140,14 +140,18 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Creates the job process, which runs `job` and reports on a pipe; returns its pid and the
-/// pipe's read end. With `input`, the child also gets that descriptor as [`INPUT_FD`].
+/// Creates the job process, which runs `job` and reports on a pipe; returns its pid, the
+/// pipe's read end and the read end of its output (standard input, output and error of the
+/// job, see [`JobOutput`]). With `input`, the child also gets that descriptor as [`INPUT_FD`].
 fn spawn_child(
     spawn: Spawn,
     input: Option<&OwnedFd>,
     job: impl FnOnce() -> Vec<u8>,
-) -> io::Result<(libc::pid_t, OwnedFd)> {
+) -> io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
     let (read_end, write_end) = pipe()?;
+    let (output_read, output_write) = pipe()?;
+    // The worker drains the output while it watches the job and must never block on it.
+    rustix::fs::fcntl_setfl(&output_read, rustix::fs::OFlags::NONBLOCK)?;
     let parent = std::process::id();
     // SAFETY: the worker is single-threaded when it forks, so the child inherits a
     // consistent heap and no locks held by other threads. The raw `clone` (no new stack:
@@ -176,9 +180,15 @@ fn spawn_child(
         // In a new PID namespace the parent is invisible (getppid() is 0).
         let parent = (!spawn.new_pid_namespace()).then_some(parent);
         let input = input.map(|fd| fd.as_raw_fd());
-        child(parent, write_end.as_raw_fd(), input, job);
+        child(
+            parent,
+            write_end.as_raw_fd(),
+            output_write.as_raw_fd(),
+            input,
+            job,
+        );
     }
-    Ok((pid, read_end))
+    Ok((pid, read_end, output_read))
 }
 
 /// A job process created before its input is known: it has entered its sandbox (whatever its
@@ -190,6 +200,7 @@ pub struct Standby {
     pid: libc::pid_t,
     input: Option<OwnedFd>,
     report: Option<OwnedFd>,
+    output: Option<OwnedFd>,
 }
 
 /// The waiting job's end of its input.
@@ -211,11 +222,12 @@ impl Input {
 /// [`Input::read`] when [`Standby::run`] sends it.
 pub fn standby(spawn: Spawn, job: impl FnOnce(Input) -> Vec<u8>) -> io::Result<Standby> {
     let (input_read, input_write) = pipe()?;
-    let (pid, report) = spawn_child(spawn, Some(&input_read), || job(Input(())))?;
+    let (pid, report, output) = spawn_child(spawn, Some(&input_read), || job(Input(())))?;
     Ok(Standby {
         pid,
         input: Some(input_write),
         report: Some(report),
+        output: Some(output),
     })
 }
 
@@ -230,7 +242,8 @@ impl Standby {
         cpu_budget: Duration,
     ) -> Option<io::Result<JobEnd>> {
         reap_unreaped();
-        let (input_fd, report) = (self.input.take()?, self.report.take()?);
+        let (input_fd, report, output) =
+            (self.input.take()?, self.report.take()?, self.output.take()?);
         let pid = std::mem::replace(&mut self.pid, 0);
         let waited = cpu_clock(pid).and_then(cpu_time_of).unwrap_or_default();
         let mut sink = std::fs::File::from(input_fd);
@@ -239,7 +252,7 @@ impl Standby {
             return None;
         }
         drop(sink);
-        Some(watch(pid, report, waited, cpu_budget, collect))
+        Some(watch(pid, report, output, waited, cpu_budget, collect))
     }
 }
 
@@ -254,6 +267,7 @@ impl Drop for Standby {
 fn child(
     parent: Option<u32>,
     write_fd: i32,
+    output_fd: i32,
     input_fd: Option<i32>,
     job: impl FnOnce() -> Vec<u8>,
 ) -> ! {
@@ -283,6 +297,13 @@ fn child(
             && (fd < 0 || libc::dup2(fd, INPUT_FD) != INPUT_FD)
         {
             libc::_exit(1);
+        }
+        // Standard input, output and error: the output pipe, never the worker's (the node's)
+        // descriptors. Reading standard input fails (a write-only end).
+        for std_fd in 0..3 {
+            if libc::dup2(output_fd, std_fd) != std_fd {
+                libc::_exit(1);
+            }
         }
         let first_closed = if input_fd.is_some() {
             INPUT_FD
@@ -344,12 +365,104 @@ fn cpu_clock(pid: libc::pid_t) -> Option<libc::clockid_t> {
     (unsafe { libc::clock_getcpuclockid(pid, &mut clock) } == 0).then_some(clock)
 }
 
+/// Most bytes of a job's output kept for the log; the rest is read and counted, not kept.
+pub const OUTPUT_MAX: usize = 16 * 1024;
+
+/// Longest wait between two looks at a job's CPU time: a job with k threads uses up to k times
+/// the wall-clock time waited, so the budget is checked at least this often (and the job's
+/// `RLIMIT_CPU`, see [`crate::sandbox::cpu_backstop`], stops it if its worker cannot).
+const MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// What a job wrote to its standard output and error (the PVF's log lines, a panic message):
+/// drained by the worker while it watches the job, so that a job never blocks on it, and
+/// bounded to [`OUTPUT_MAX`] bytes.
+#[derive(Debug, Default)]
+struct JobOutput {
+    kept: Vec<u8>,
+    dropped: usize,
+}
+
+impl JobOutput {
+    /// Reads what is there without blocking.
+    fn drain(&mut self, fd: &OwnedFd) {
+        let mut chunk = [0u8; 4096];
+        loop {
+            // SAFETY: reading into a buffer we own from a non-blocking descriptor we own.
+            let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            if n <= 0 {
+                if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
+            }
+            let n = n as usize;
+            let room = OUTPUT_MAX.saturating_sub(self.kept.len()).min(n);
+            self.kept.extend_from_slice(&chunk[..room]);
+            self.dropped += n - room;
+        }
+    }
+
+    /// Forwards the output to the worker's standard error (the node's log), one line per line
+    /// of output, each prefixed and with every control character escaped: a job cannot forge
+    /// a line of the node's log or drive a terminal.
+    fn forward(self, pid: libc::pid_t) {
+        if self.kept.is_empty() && self.dropped == 0 {
+            return;
+        }
+        let mut text = String::new();
+        for line in self.kept.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            text.push_str(&format!("job {pid}: "));
+            for c in String::from_utf8_lossy(line).chars() {
+                if c.is_control() {
+                    text.extend(c.escape_default());
+                } else {
+                    text.push(c);
+                }
+            }
+            text.push('\n');
+        }
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "job {pid}: {} more bytes of output dropped\n",
+                self.dropped
+            ));
+        }
+        let _ = io::stderr().write_all(text.as_bytes());
+    }
+}
+
 /// Watches job `pid` until it reports, exits or uses up `cpu_budget` beyond the `waited` CPU
 /// time it had used before it got its input. A job whose CPU time (less `waited`) reached
-/// `cpu_budget` by the time it ended is [`JobEnd::TimedOut`], whatever it reported.
+/// `cpu_budget` by the time it ended is [`JobEnd::TimedOut`], whatever it reported. Its
+/// output is drained meanwhile and forwarded when it is done.
 fn watch(
     pid: libc::pid_t,
     read_end: OwnedFd,
+    output_fd: OwnedFd,
+    waited: Duration,
+    cpu_budget: Duration,
+    collect: Collect,
+) -> io::Result<JobEnd> {
+    let mut output = JobOutput::default();
+    let end = watch_report(
+        pid,
+        read_end,
+        &output_fd,
+        &mut output,
+        waited,
+        cpu_budget,
+        collect,
+    );
+    output.drain(&output_fd);
+    output.forward(pid);
+    end
+}
+
+fn watch_report(
+    pid: libc::pid_t,
+    read_end: OwnedFd,
+    output_fd: &OwnedFd,
+    output: &mut JobOutput,
     waited: Duration,
     cpu_budget: Duration,
     collect: Collect,
@@ -364,6 +477,7 @@ fn watch(
     let mut chunk = vec![0u8; 64 * 1024];
     let mut timed_out = false;
     let mut oversized = false;
+    let mut output_open = true;
     loop {
         let used = if have_clock {
             cpu_time_of(clock).unwrap_or_default()
@@ -374,14 +488,26 @@ fn watch(
             timed_out = true;
             break;
         }
-        let wait_ms = (cpu_budget - used).as_millis().clamp(1, i32::MAX as u128) as i32;
-        let mut pfd = libc::pollfd {
-            fd: read_end.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `pfd` is a valid pollfd array of length 1.
-        let ready = unsafe { libc::poll(&mut pfd, 1, wait_ms) };
+        let wait_ms = (cpu_budget - used).min(MAX_WAIT).as_millis().max(1) as i32;
+        let mut pfd = [
+            libc::pollfd {
+                fd: read_end.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                // A negative descriptor is skipped by poll.
+                fd: if output_open {
+                    output_fd.as_raw_fd()
+                } else {
+                    -1
+                },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `pfd` is a valid pollfd array of length 2.
+        let ready = unsafe { libc::poll(pfd.as_mut_ptr(), 2, wait_ms) };
         if ready < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -391,6 +517,16 @@ fn watch(
             return Err(io::Error::new(e.kind(), format!("poll: {e}")));
         }
         if ready == 0 {
+            continue;
+        }
+        if pfd[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+            output.drain(output_fd);
+            if pfd[1].revents & libc::POLLHUP != 0 && pfd[1].revents & libc::POLLIN == 0 {
+                // Every writer is gone; the report pipe says the rest.
+                output_open = false;
+            }
+        }
+        if pfd[0].revents == 0 {
             continue;
         }
         // SAFETY: reading into a buffer we own from a descriptor we own.
@@ -591,6 +727,47 @@ mod tests {
             0,
             "the unused standby is gone"
         );
+    }
+
+    #[test]
+    fn output_is_drained_and_bounded_and_not_a_terminal() {
+        // Far more than a pipe holds: a job whose output were not drained would block.
+        let end = run_job(Duration::from_secs(10), || {
+            let line = [b'x'; 1023];
+            for _ in 0..1024 {
+                let _ = io::stderr().write_all(&line);
+                let _ = io::stdout().write_all(b"\n");
+            }
+            // SAFETY: plain queries.
+            let no_tty = unsafe { libc::isatty(0) == 0 && libc::isatty(1) == 0 };
+            vec![no_tty as u8]
+        })
+        .unwrap();
+        match end {
+            JobEnd::Reported(JobReport::Done(p), _) => assert_eq!(p, [1]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rlimit_cpu_stops_a_job_its_watcher_does_not() {
+        // The watcher's budget is far away; the backstop (zero budget: two seconds) is not.
+        let start = std::time::Instant::now();
+        let end = run_job(Duration::from_secs(60), || {
+            crate::sandbox::cpu_backstop(Duration::ZERO).unwrap();
+            loop {
+                std::hint::black_box(0u64);
+            }
+        })
+        .unwrap();
+        match end {
+            JobEnd::Died(reason, u) => {
+                assert!(reason.contains("SIGXCPU"), "{reason}");
+                assert!(u.cpu < Duration::from_secs(4), "{u:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
     }
 
     #[test]

@@ -24,7 +24,8 @@ use pvf_messages::{
     version::{self, BUILD_ID, FULL_VERSION, VERSION},
 };
 use std::{
-    os::unix::{ffi::OsStrExt, net::UnixStream},
+    io::Write,
+    os::unix::{ffi::OsStrExt, fs::OpenOptionsExt, net::UnixStream},
     path::{Path, PathBuf},
     process::ExitCode,
     time::Duration,
@@ -103,6 +104,10 @@ pub enum WorkerError {
     /// The handshake was refused (version or role mismatch); details went to the host.
     #[error("handshake refused: {0}")]
     Refused(String),
+    /// The worker's folder could not be cleared after a job: the next job would find what the
+    /// last one left, so the worker stops after its answer.
+    #[error("retired: {0}")]
+    Retired(String),
 }
 
 fn info() -> WorkerInfo {
@@ -169,8 +174,11 @@ pub fn run(kind: WorkerKind, args: &Args) -> Result<(), WorkerError> {
         match kind {
             WorkerKind::Prepare => {
                 let req: PrepareRequest = frame::decode_payload(&payload)?;
-                let response = handle_prepare(req, &confined);
+                let (response, retire) = handle_prepare(req, &confined);
                 frame::write_frame(&mut stream, &response)?;
+                if let Retire::Yes(why) = retire {
+                    return Err(WorkerError::Retired(why));
+                }
             }
             WorkerKind::Execute => {
                 let req: ExecuteRequest = frame::decode_payload(&payload)?;
@@ -203,11 +211,21 @@ pub fn confine(
     handshake: &Handshake,
 ) -> Result<Confined, String> {
     let security = &handshake.security;
+    // A session of its own without a controlling terminal, once for the worker and all its
+    // jobs (a `setsid` per job would cost each job a scheduler autogroup): the node's terminal
+    // is out of the jobs' reach (TIOCSTI needs it to be the caller's controlling terminal).
+    // Fails only for a process group leader, which a spawned worker is not.
+    let _ = rustix::process::setsid();
     sandbox::warm_up();
     join_cgroups(&handshake.cgroup).map_err(|e| e.to_string())?;
-    let artifacts_dir =
-        (!handshake.artifacts_dir.is_empty()).then(|| PathBuf::from(&handshake.artifacts_dir));
-    let mut root = WorkerRoot::new(worker_dir.to_path_buf(), artifacts_dir);
+    let execute = kind == WorkerKind::Execute;
+    if execute {
+        // Where the node links each job's artifact; created before any mount is made.
+        let job_dir = worker_dir.join(sandbox::namespaces::JOB_DIR);
+        std::fs::create_dir_all(&job_dir)
+            .map_err(|e| format!("creating {}: {e}", job_dir.display()))?;
+    }
+    let mut root = WorkerRoot::new(worker_dir.to_path_buf(), execute);
     let confinement = WorkerConfinement {
         net_namespace: security.net_namespace,
         pivot_root: security.pivot_root,
@@ -220,17 +238,20 @@ pub fn confine(
         namespaces: security.job_namespaces,
         writable: Vec::new(),
         readable: Vec::new(),
+        write_only_file: None,
     };
     match kind {
         WorkerKind::Prepare => policy.writable.push(root.worker_dir()),
-        WorkerKind::Execute => policy
-            .readable
-            .extend(root.artifacts_dir().into_iter().chain([root.worker_dir()])),
+        // Only the job folder, which holds the artifact of the job at hand and nothing else.
+        WorkerKind::Execute => policy.readable.extend(root.job_dir()),
     }
     sandbox::restrict(&policy).map_err(|e| e.to_string())?;
+    let write_only_file = (kind == WorkerKind::Prepare && security.landlock)
+        .then(|| root.worker_dir().join(ARTIFACT_FILE));
     let job_policy = sandbox::Policy {
         landlock: false,
         seccomp: false,
+        write_only_file,
         ..policy
     };
     Ok(Confined { root, job_policy })
@@ -246,27 +267,90 @@ fn join_cgroups(settings: &CgroupSettings) -> Result<(), sandbox::cgroup::Cgroup
     sandbox::cgroup::join(&parents, limits).map(drop)
 }
 
-/// Runs one preparation job and writes the artifact into the worker's folder.
-pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> PrepareResponse {
+/// Whether a worker must stop after its answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Retire {
+    /// It may serve the next request.
+    No,
+    /// It must not: why.
+    Yes(String),
+}
+
+/// Removes everything in `dir` except the file `keep`, without following symbolic links.
+pub fn clear_worker_dir(dir: &Path, keep: Option<&Path>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if keep == Some(path.as_path()) && entry.file_type()?.is_file() {
+            continue;
+        }
+        let removed = if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// One preparation job in the worker's folder: the folder is cleared before the job and after
+/// it (all but the artifact of a job that reported), and the artifact is created empty by the
+/// worker, so that the job needs to (and, with Landlock, may) write only that file (see
+/// [`sandbox::landlock::restrict_to_writing`]); whatever a job managed to leave (where
+/// Landlock is not there to stop it) is gone before the node looks at the artifact and before
+/// the next job starts. `job` runs in the job process, in its sandbox, and gets the artifact's
+/// path. A folder that cannot be cleared retires the worker.
+pub fn prepare_cycle(
+    confined: &Confined,
+    budget: Duration,
+    job: impl FnOnce(&Path) -> Vec<u8>,
+) -> (Result<std::io::Result<JobEnd>, PrepareError>, Retire) {
     let worker_dir = confined.root.worker_dir();
     let artifact = worker_dir.join(ARTIFACT_FILE);
-    if let Err(e) = std::fs::remove_file(&artifact)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        return Err(PrepareError::ClearWorkerDir(format!(
-            "{}: {e}",
-            artifact.display()
-        )));
+    let retire = |e: std::io::Error| {
+        let why = format!("clearing the worker's folder: {e}");
+        (
+            Err(PrepareError::ClearWorkerDir(why.clone())),
+            Retire::Yes(why),
+        )
+    };
+    if let Err(e) = clear_worker_dir(&worker_dir, None) {
+        return retire(e);
     }
-    let limit = req.executor_params.prep_memory_limit(req.kind);
-    let budget = Duration::from_millis(req.cpu_timeout_ms);
+    if let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        // Readable by all: execute jobs run as an unmapped user of their own namespace.
+        .mode(0o644)
+        .open(&artifact)
+    {
+        let why = format!("{}: {e}", artifact.display());
+        return (Err(PrepareError::CreateTmpFile(why)), Retire::No);
+    }
     let policy = &confined.job_policy;
     let end = job::run_job_in(policy.spawn(), budget, || {
         sandbox::enter_or_exit(policy);
-        alloc_tracker::start(limit);
-        prepare_job(&req, &artifact).encode()
+        sandbox::cpu_backstop_or_exit(budget);
+        job(&artifact)
     });
-    let result = match end {
+    let reported = matches!(end, Ok(JobEnd::Reported(JobReport::Done(_), _)));
+    match clear_worker_dir(&worker_dir, reported.then_some(artifact.as_path())) {
+        Ok(()) => (Ok(end), Retire::No),
+        Err(e) => retire(e),
+    }
+}
+
+/// Runs one preparation job, which writes the artifact into the worker's folder
+/// ([`prepare_cycle`]).
+pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> (PrepareResponse, Retire) {
+    let limit = req.executor_params.prep_memory_limit(req.kind);
+    let budget = Duration::from_millis(req.cpu_timeout_ms);
+    let (end, retire) = prepare_cycle(confined, budget, |artifact| {
+        alloc_tracker::start(limit);
+        prepare_job(&req, artifact).encode()
+    });
+    let result = end.and_then(|end| match end {
         Err(e) => Err(PrepareError::Kernel(e.to_string())),
         Ok(JobEnd::Reported(JobReport::Done(payload), usage)) => {
             decode_job_payload::<PrepareResponse>(&payload)
@@ -290,11 +374,8 @@ pub fn handle_prepare(req: PrepareRequest, confined: &Confined) -> PrepareRespon
             Err(PrepareError::JobDied(format!("exited with status {code}")))
         }
         Ok(JobEnd::Died(reason, _)) => Err(PrepareError::JobDied(reason)),
-    };
-    if result.is_err() {
-        let _ = std::fs::remove_file(&artifact);
-    }
-    result
+    });
+    (result, retire)
 }
 
 /// The body of a preparation job (in the child process).
@@ -305,7 +386,12 @@ fn prepare_job(req: &PrepareRequest, artifact: &Path) -> PrepareResponse {
         &req.executor_params,
         req.kind,
     )?;
-    std::fs::write(artifact, &bytes)
+    // The worker created the file; the job may write it and nothing else.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(artifact)
+        .and_then(|mut f| f.write_all(&bytes))
         .map_err(|e| PrepareError::CreateTmpFile(format!("{}: {e}", artifact.display())))?;
     Ok(PrepareSuccess {
         artifact_len: bytes.len() as u64,
@@ -400,6 +486,7 @@ impl Executor {
         let end = ahead.unwrap_or_else(|| {
             job::run_job_with(policy.spawn(), job::Collect::OnReport, budget, || {
                 sandbox::enter_or_exit(policy);
+                sandbox::cpu_backstop_or_exit(budget);
                 execute_job(req, artifact, engine).encode()
             })
         });
@@ -428,6 +515,7 @@ fn standby_job(
         thread,
     ) {
         (Ok((req, artifact)), Ok(thread)) => {
+            sandbox::cpu_backstop_or_exit(Duration::from_millis(req.cpu_timeout_ms));
             thread.run(req, PathBuf::from(std::ffi::OsStr::from_bytes(&artifact)))
         }
         (Err(e), _) => ExecuteResponse::Internal(format!("the job's input is malformed: {e}")),
@@ -466,7 +554,7 @@ fn execute_response(end: std::io::Result<JobEnd>) -> ExecuteResponse {
 }
 
 /// What an execution thread is given: the request and the artifact's path in this worker.
-type Work = (ExecuteRequest, PathBuf);
+type Work = (ExecuteRequest, std::fs::File);
 
 /// The thread an execution job runs the PVF on, with a stack large enough for the native
 /// stack limit granted to Wasm. Started before the work is known in a standby job, so that
@@ -487,9 +575,9 @@ impl ExecutionThread {
                 let (req, artifact) = inbox.recv().map_err(|_| {
                     ExecError::RuntimeConstruction("the job gave no work to its thread".into())
                 })?;
-                execute::execute_artifact_then(
+                execute::execute_open_artifact_then(
                     &engine,
-                    &artifact,
+                    artifact,
                     &req.params,
                     &req.executor_params,
                     execute::Teardown::Skip,
@@ -501,16 +589,19 @@ impl ExecutionThread {
     /// Checks the artifact, runs the request on the thread and turns the outcome into the
     /// job's answer.
     fn run(self, req: ExecuteRequest, artifact: PathBuf) -> ExecuteResponse {
+        // Opened once: the checksum is of this file, and this file is what is mapped.
+        // Missing or unreadable: as unusable as a corrupted one, and as surely local (the PVF
+        // has not run yet), so the host prepares it again.
+        let Ok(file) = std::fs::File::open(&artifact) else {
+            return ExecuteResponse::CorruptedArtifact;
+        };
         if !req.artifact_checksum.is_empty() {
-            match pvf_messages::checksum::of_file(&artifact) {
+            match pvf_messages::checksum::of_reader(&file) {
                 Ok(sum) if sum == req.artifact_checksum => {}
-                Ok(_) => return ExecuteResponse::CorruptedArtifact,
-                // Missing or unreadable: as unusable as a corrupted one, and as surely local
-                // (the PVF has not run yet), so the host prepares it again.
-                Err(_) => return ExecuteResponse::CorruptedArtifact,
+                _ => return ExecuteResponse::CorruptedArtifact,
             }
         }
-        if self.work.send((req, artifact)).is_err() {
+        if self.work.send((req, file)).is_err() {
             return ExecuteResponse::Internal("the execution thread ended early".into());
         }
         match self.done.join() {
@@ -540,5 +631,40 @@ fn execute_job(
     match ExecutionThread::start(&req.executor_params, engine) {
         Ok(thread) => thread.run(req, artifact),
         Err(e) => ExecuteResponse::Internal(format!("spawning the execution thread: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clearing_removes_everything_but_the_artifact_without_following_links() {
+        let outside = tempfile::tempdir().unwrap();
+        let kept_outside = outside.path().join("keep");
+        std::fs::write(&kept_outside, b"outside").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let artifact = dir.path().join(ARTIFACT_FILE);
+        std::fs::write(&artifact, b"artifact").unwrap();
+        std::fs::hard_link(&artifact, dir.path().join("second-name")).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b/c")).unwrap();
+        std::fs::write(dir.path().join("a/b/c/f"), b"f").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link-to-dir")).unwrap();
+        std::os::unix::fs::symlink(&kept_outside, dir.path().join("a/link-to-file")).unwrap();
+        clear_worker_dir(dir.path(), Some(&artifact)).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from(ARTIFACT_FILE)]);
+        assert_eq!(std::fs::read(&kept_outside).unwrap(), b"outside");
+        // The artifact is back to one link, so the node accepts it.
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&artifact).unwrap().nlink(), 1);
+        // A folder named like the artifact is not kept.
+        std::fs::remove_file(&artifact).unwrap();
+        std::fs::create_dir(&artifact).unwrap();
+        clear_worker_dir(dir.path(), Some(&artifact)).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -228,34 +228,56 @@ impl CacheDir {
 
     /// Moves a freshly prepared artifact from a worker's folder into the cache, checking that
     /// it has the length the worker reported. The checksum is computed here, from the file.
+    ///
+    /// The job that wrote it ran untrusted code, so the file is opened once, without following
+    /// a symbolic link, and everything is checked on that open file: a regular file, one link
+    /// (a second name would be a handle on the installed artifact), the length; the checksum is
+    /// read from it, and after the `rename` the name in the cache must be that same file.
     pub fn install(
         &self,
         from: &Path,
         id: &ArtifactId,
         expected_len: u64,
     ) -> Result<PathBuf, PrepareError> {
-        let err =
-            |e: std::io::Error| PrepareError::RenameTmpFile(format!("{}: {e}", from.display()));
-        // The job that wrote it ran untrusted code: accept only a regular file, not a link.
-        let meta = std::fs::symlink_metadata(from).map_err(err)?;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let refuse =
+            |why: String| PrepareError::RenameTmpFile(format!("{}: {why}", from.display()));
+        let err = |e: std::io::Error| refuse(e.to_string());
+        // O_NONBLOCK: opening a FIFO planted there must not hang the node.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(from)
+            .map_err(err)?;
+        let meta = file.metadata().map_err(err)?;
         if !meta.file_type().is_file() {
-            return Err(PrepareError::RenameTmpFile(format!(
-                "{} is not a regular file",
-                from.display()
-            )));
+            return Err(refuse("not a regular file".into()));
+        }
+        if meta.nlink() != 1 {
+            return Err(refuse(format!("{} links, not one", meta.nlink())));
         }
         let len = meta.len();
         if len != expected_len {
-            return Err(PrepareError::RenameTmpFile(format!(
-                "{} has {len} bytes, the worker reported {expected_len}",
-                from.display()
+            return Err(refuse(format!(
+                "{len} bytes, the worker reported {expected_len}"
             )));
         }
-        let sum = checksum::of_file(from).map_err(err)?;
+        let sum = checksum::of_reader(&file).map_err(err)?;
         let to = self.artifacts.join(id.file_name(&self.env_hash, &sum));
         std::fs::rename(from, &to).map_err(|e| {
             PrepareError::RenameTmpFile(format!("{} -> {}: {e}", from.display(), to.display()))
         })?;
+        let same = std::fs::symlink_metadata(&to)
+            .is_ok_and(|moved| moved.dev() == meta.dev() && moved.ino() == meta.ino());
+        let still_one = file
+            .metadata()
+            .is_ok_and(|m| m.nlink() == 1 && m.len() == len);
+        if !same || !still_one {
+            let _ = std::fs::remove_file(&to);
+            return Err(refuse(
+                "the file changed between its checks and its move into the cache".into(),
+            ));
+        }
         Ok(to)
     }
 
@@ -520,6 +542,21 @@ mod tests {
         std::fs::write(&src, b"abcd").unwrap();
         assert!(matches!(
             cache.install(&src, &id(1), 5),
+            Err(PrepareError::RenameTmpFile(_))
+        ));
+        // A second name for the file (a handle a job could keep on the installed artifact)
+        // and a symbolic link are refused.
+        let second = cache.workers_dir().join("second-name");
+        std::fs::hard_link(&src, &second).unwrap();
+        assert!(matches!(
+            cache.install(&src, &id(1), 4),
+            Err(PrepareError::RenameTmpFile(why)) if why.contains("2 links")
+        ));
+        std::fs::remove_file(&second).unwrap();
+        let link = cache.workers_dir().join("link");
+        std::os::unix::fs::symlink(&src, &link).unwrap();
+        assert!(matches!(
+            cache.install(&link, &id(1), 4),
             Err(PrepareError::RenameTmpFile(_))
         ));
         let to = cache.install(&src, &id(1), 4).unwrap();

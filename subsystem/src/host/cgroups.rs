@@ -11,13 +11,21 @@
 //! stops a fork bomb; the bound leaves room for the compiler's threads, one per CPU. Execute
 //! workers get a memory limit above anything a PVF can legitimately use (4 GiB of linear
 //! memory, the 256 MiB native stack, the engine), so it never turns a valid candidate into a
-//! job death, while an exploited job cannot exhaust the machine's memory.
+//! job death, while an exploited job cannot exhaust the machine's memory. Prepare workers get
+//! one above the largest preparation memory limit executor parameters may set (16 GiB, which
+//! the job's own allocator enforces deterministically) plus the worker's own: a runaway
+//! compiler (lenient preparation has no allocator limit) is stopped before it exhausts a big
+//! machine, and the limit never preempts the deterministic one.
 
 use pvf_messages::protocol::{CgroupSettings, WorkerKind};
 use std::path::{Path, PathBuf};
 
 /// Memory limit of an execute worker and its jobs, in bytes.
 pub const EXECUTE_MEMORY_MAX: u64 = 5 << 30;
+
+/// Memory limit of a prepare worker and its jobs, in bytes: 16 GiB (the most
+/// `PrecheckingMaxMemory` may be) and 1 GiB for the worker and the engine.
+pub const PREPARE_MEMORY_MAX: u64 = 17 << 30;
 
 /// Task limit of a worker and its jobs: room for the worker, the job, its execution thread
 /// and one compiler thread per CPU, twice over.
@@ -248,7 +256,7 @@ impl NodeCgroups {
         self.pids.is_some()
     }
 
-    /// Whether the memory limit applies (to execute workers).
+    /// Whether the memory limit applies.
     pub fn limits_memory(&self) -> bool {
         self.memory.is_some()
     }
@@ -257,7 +265,7 @@ impl NodeCgroups {
     /// that have exited since.
     pub fn settings(&self, kind: WorkerKind) -> CgroupSettings {
         self.sweep_exited_workers();
-        let memory = self.memory.as_ref().filter(|_| kind == WorkerKind::Execute);
+        let memory = self.memory.as_ref();
         let mut parents: Vec<String> = self
             .pids
             .iter()
@@ -268,7 +276,10 @@ impl NodeCgroups {
         CgroupSettings {
             parents,
             pids_max: self.pids.as_ref().map(|_| pids_max()),
-            memory_max: memory.map(|_| EXECUTE_MEMORY_MAX),
+            memory_max: memory.map(|_| match kind {
+                WorkerKind::Execute => EXECUTE_MEMORY_MAX,
+                WorkerKind::Prepare => PREPARE_MEMORY_MAX,
+            }),
         }
     }
 

@@ -13,8 +13,8 @@ use pvf_messages::{
     ExecutorParams, PrepareError, ValidationParams,
     host::PvfPrepData,
     protocol::{
-        ARTIFACT_FILE_NAME, ExecuteRequest, ExecuteResponse, PrepareRequest, PrepareResponse,
-        PrepareSuccess,
+        ARTIFACT_FILE_NAME, EXECUTE_JOB_DIR, ExecuteRequest, ExecuteResponse, PrepareRequest,
+        PrepareResponse, PrepareSuccess,
     },
 };
 use std::{
@@ -34,9 +34,16 @@ pub async fn prepare(
         kind: pvf.prep_kind,
         cpu_timeout_ms: pvf.prep_timeout.as_millis() as u64,
     };
-    worker
+    let answer = worker
         .request(&req, pvf.prep_timeout.saturating_mul(WALL_CLOCK_FACTOR))
-        .await
+        .await;
+    if let Ok(Err(PrepareError::ClearWorkerDir(why))) = &answer {
+        // The worker stops after this answer (its next job would find what the last one
+        // left); it is killed here too, so that it is never given another job.
+        tracing::warn!(%why, "a prepare worker could not clear its folder; retiring it");
+        worker.kill().await;
+    }
+    answer
 }
 
 /// Moves the artifact a successful preparation left in `worker`'s folder into the cache.
@@ -62,8 +69,64 @@ pub async fn execute(
     executor_params: &ExecutorParams,
     timeout: Duration,
 ) -> Result<ExecuteResponse, RequestError> {
+    // The worker sees only this one artifact, linked into its job folder, read-only.
+    let link = worker.dir().join(EXECUTE_JOB_DIR).join(ARTIFACT_FILE_NAME);
+    if let Err(answer) = link_artifact(artifact, &link) {
+        return Ok(answer);
+    }
+    execute_linked(worker, artifact, &link, params, executor_params, timeout).await
+}
+
+/// Links `artifact` as `link` (copies it where a link cannot be made, on another file system),
+/// unless `link` already is that file (the worker's last job ran the same artifact: nothing to
+/// write, which also lets a worker keep running it from a cache gone read-only). The link stays
+/// after the job and is replaced before the next one. A missing artifact is the same local
+/// fault as a corrupted one (the node prepares it again); any other failure is internal.
+fn link_artifact(artifact: &Path, link: &Path) -> Result<(), ExecuteResponse> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    if let (Ok(a), Ok(l)) = (std::fs::metadata(artifact), std::fs::symlink_metadata(link))
+        && l.file_type().is_file()
+        && id(a) == id(l)
+    {
+        return Ok(());
+    }
+    match std::fs::remove_file(link) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(ExecuteResponse::Internal(format!(
+                "removing {}: {e}",
+                link.display()
+            )));
+        }
+        _ => {}
+    }
+    let linked = std::fs::hard_link(artifact, link).or_else(|e| match e.raw_os_error() {
+        Some(libc::EXDEV) => std::fs::copy(artifact, link).map(drop),
+        _ => Err(e),
+    });
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !artifact.exists() => {
+            Err(ExecuteResponse::CorruptedArtifact)
+        }
+        Err(e) => Err(ExecuteResponse::Internal(format!(
+            "linking {} as {}: {e}",
+            artifact.display(),
+            link.display()
+        ))),
+    }
+}
+
+async fn execute_linked(
+    worker: &mut WorkerHandle,
+    artifact: &Path,
+    link: &Path,
+    params: &ValidationParams,
+    executor_params: &ExecutorParams,
+    timeout: Duration,
+) -> Result<ExecuteResponse, RequestError> {
     let req = ExecuteRequest {
-        artifact_path: artifact.to_string_lossy().into_owned(),
+        artifact_path: link.to_string_lossy().into_owned(),
         params: params.encode(),
         executor_params: executor_params.clone(),
         cpu_timeout_ms: timeout.as_millis() as u64,

@@ -7,9 +7,11 @@
 //! what to do about it; `--insecure-validator-i-know-what-i-do` runs anyway, loudly.
 //!
 //! The rule is the reference's, made stricter: seccomp is required (with `no_new_privs`, which
-//! it needs, and the rlimits and capability drop, which any kernel allows), and so is at least
-//! one of the two file-system isolations, Landlock or `pivot_root`; a missing one of those two,
-//! or any missing namespace, is a warning.
+//! it needs, and the rlimits and capability drop, which any kernel allows), and so is the job
+//! PID namespace (without it a process a job leaves behind survives the job: it can write into
+//! the prepare folder and signal or kill the next job; in the namespace it dies with the job,
+//! which is its PID 1), and at least one of the two file-system isolations, Landlock or
+//! `pivot_root`; a missing one of those two, or any other missing namespace, is a warning.
 
 use super::discovery::WorkerPaths;
 use pvf_messages::protocol::{JobNamespaceSettings, SecuritySettings};
@@ -24,7 +26,13 @@ use std::{
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The layers secure validator mode requires.
-pub const REQUIRED: &[&str] = &["no_new_privs", "rlimits", "capabilities", "seccomp"];
+pub const REQUIRED: &[&str] = &[
+    "no_new_privs",
+    "rlimits",
+    "capabilities",
+    "seccomp",
+    "pid_namespace",
+];
 
 /// The file-system isolations: secure validator mode requires at least one of them.
 pub const FILESYSTEM: &[&str] = &["landlock", "pivot_root"];
@@ -35,7 +43,6 @@ pub const OPTIONAL: &[&str] = &[
     "user_namespace",
     "job_user_namespace",
     "mount_namespace",
-    "pid_namespace",
     "ipc_namespace",
     "uts_namespace",
     "cgroup_namespace",
@@ -263,10 +270,23 @@ mod tests {
     fn one_file_system_isolation_is_enough() {
         let s = decide(&report(&["landlock"]), true).unwrap();
         assert!(!s.landlock && s.pivot_root && s.seccomp);
-        let s = decide(&report(&["pivot_root", "pid_namespace"]), true).unwrap();
-        assert!(s.landlock && !s.pivot_root && !s.job_namespaces.pid && s.job_namespaces.ipc);
+        let s = decide(&report(&["pivot_root", "ipc_namespace"]), true).unwrap();
+        assert!(s.landlock && !s.pivot_root && s.job_namespaces.pid && !s.job_namespaces.ipc);
         let err = decide(&report(&["seccomp"]), true).unwrap_err();
         assert_eq!(err.missing.len(), 1, "{err}");
+    }
+
+    #[test]
+    fn secure_mode_requires_the_job_pid_namespace() {
+        // Without it a process left by a job outlives the job and reaches the next one.
+        let err = decide(&report(&["pid_namespace"]), true).unwrap_err();
+        assert_eq!(err.missing.len(), 1, "{err}");
+        assert!(
+            err.to_string().contains("pid_namespace is unavailable"),
+            "{err}"
+        );
+        let s = decide(&report(&["pid_namespace"]), false).unwrap();
+        assert!(!s.job_namespaces.pid && s.seccomp);
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub struct SpawnConfig {
     pub skip_version_check: bool,
     /// Folder under which each worker gets its own working folder.
     pub worker_dir_root: PathBuf,
-    /// The artifact cache, which execute workers mount read-only into their root.
+    /// The artifact cache (workers never see it: each execute job's artifact is linked into
+    /// its worker's job folder).
     pub artifacts_dir: PathBuf,
     /// The node's parent cgroups, where the machine has them.
     pub cgroups: Option<std::sync::Arc<super::cgroups::NodeCgroups>>,
@@ -269,10 +270,9 @@ impl WorkerHandle {
             node_version: cfg.node_version.clone(),
             build_id: cfg.build_id.clone(),
             security: cfg.security.clone(),
-            artifacts_dir: match kind {
-                WorkerKind::Execute => cfg.artifacts_dir.to_string_lossy().into_owned(),
-                WorkerKind::Prepare => String::new(),
-            },
+            // No worker sees the artifact cache: the node links each execute job's artifact
+            // into the worker's job folder (see `exchange::execute`).
+            artifacts_dir: String::new(),
             cgroup: cfg
                 .cgroups
                 .as_ref()

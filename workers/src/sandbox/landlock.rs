@@ -1,4 +1,5 @@
-//! Landlock: the job may read and write only beneath the folders its policy names.
+//! Landlock: the job may read and write only beneath the folders its policy names (never
+//! execute), and a preparation job only write its one output file.
 //!
 //! The ABI is pinned (v1, as in the reference) so that every validator enforces the same
 //! rules whatever its kernel: a newer ABI would make more operations fail on some machines
@@ -6,9 +7,10 @@
 
 use super::{Policy, SandboxError};
 use landlock::{
-    ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-    path_beneath_rules,
+    ABI, Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, path_beneath_rules,
 };
+use std::path::Path;
 
 /// The Landlock ABI the sandbox uses: pinned, so that the same rules hold on every kernel.
 pub const LANDLOCK_ABI: ABI = ABI::V1;
@@ -25,7 +27,34 @@ pub fn restrict(policy: &Policy) -> Result<(), SandboxError> {
         .map_err(err)?
         .add_rules(path_beneath_rules(&policy.writable, all))
         .map_err(err)?
-        .add_rules(path_beneath_rules(&policy.readable, read))
+        .add_rules(path_beneath_rules(
+            &policy.readable,
+            read & !AccessFs::Execute,
+        ))
+        .map_err(err)?
+        .restrict_self()
+        .map_err(err)?;
+    match status.ruleset {
+        RulesetStatus::FullyEnforced => Ok(()),
+        other => Err(SandboxError::Landlock(format!(
+            "the kernel enforces the rules only {other:?}"
+        ))),
+    }
+}
+
+/// Adds a layer on top of what this process already has: it may write the one existing file
+/// `file` (open it for writing, truncate it with `O_TRUNC`) and nothing else at all: no
+/// reading, no creating, linking, renaming or removing anything. A preparation job gets this,
+/// so that it cannot leave anything behind for the next job in its worker's folder.
+pub fn restrict_to_writing(file: &Path) -> Result<(), SandboxError> {
+    let err = |e: landlock::RulesetError| SandboxError::Landlock(e.to_string());
+    let fd = PathFd::new(file).map_err(|e| SandboxError::Landlock(e.to_string()))?;
+    let status = Ruleset::default()
+        .handle_access(AccessFs::from_all(LANDLOCK_ABI))
+        .map_err(err)?
+        .create()
+        .map_err(err)?
+        .add_rule(PathBeneath::new(fd, AccessFs::WriteFile))
         .map_err(err)?
         .restrict_self()
         .map_err(err)?;

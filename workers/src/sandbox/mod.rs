@@ -14,7 +14,9 @@
 //! it when they are created, so none of them pays for installing a filter.
 //!
 //! **Each job**, created by `clone` in new user, mount, PID, IPC, UTS and cgroup namespaces
-//! ([`namespaces::clone_flags`]), then ([`enter`]): an empty environment, `no_new_privs`,
+//! ([`namespaces::clone_flags`]) in its worker's session, which has no terminal, its standard
+//! streams a pipe the worker drains ([`crate::job`]), then ([`enter`]): an empty environment,
+//! `no_new_privs`, not dumpable, `RLIMIT_CPU` once its budget is known ([`cpu_backstop`]),
 //! resource limits (no core dumps, which would write untrusted memory to disk; bounded open
 //! files, file size and `RLIMIT_NPROC`, which binds only for non-root users: the cgroup's task
 //! limit is what binds for root), and every capability dropped ([`capabilities`]). A policy may
@@ -63,6 +65,9 @@ pub struct Policy {
     pub writable: Vec<PathBuf>,
     /// Folders the job may only read beneath.
     pub readable: Vec<PathBuf>,
+    /// A file the job may write, and nothing else: a Landlock layer of the job's own on top of
+    /// whatever it inherited ([`landlock::restrict_to_writing`]).
+    pub write_only_file: Option<PathBuf>,
 }
 
 impl Policy {
@@ -79,8 +84,8 @@ impl Policy {
 /// Why a sandbox layer could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    /// `prctl(PR_SET_NO_NEW_PRIVS)` failed.
-    #[error("no_new_privs: {0}")]
+    /// `prctl(PR_SET_NO_NEW_PRIVS)` or `prctl(PR_SET_DUMPABLE)` failed.
+    #[error("prctl: {0}")]
     NoNewPrivs(std::io::Error),
     /// A resource limit could not be set.
     #[error("setrlimit({what}): {err}")]
@@ -133,6 +138,38 @@ fn rlimit(
     Ok(())
 }
 
+/// Makes this process not dumpable: no core dump, and its memory and `/proc` files are out of
+/// reach of processes of the same user that lack `CAP_SYS_PTRACE` in its user namespace.
+pub(crate) fn not_dumpable() -> Result<(), SandboxError> {
+    // SAFETY: a plain prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(SandboxError::NoNewPrivs(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Sets `RLIMIT_CPU` of this job to its CPU time so far plus `budget`, rounded up to whole
+/// seconds, plus one: a backstop behind the worker's watch (which may be stopped or starved),
+/// binding all the job's threads together. The kernel sends `SIGXCPU` at the soft limit and
+/// `SIGKILL` a second later; either way the worker sees a job that used its budget.
+pub fn cpu_backstop(budget: std::time::Duration) -> Result<(), SandboxError> {
+    let used = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let used = std::time::Duration::new(used.tv_sec as u64, used.tv_nsec as u32);
+    let soft = (used + budget).as_secs() + 2;
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: soft + 1,
+    };
+    // SAFETY: `lim` is a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CPU, &lim) } != 0 {
+        return Err(SandboxError::Rlimit {
+            what: "RLIMIT_CPU",
+            err: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn limits() -> Result<(), SandboxError> {
     rlimit(libc::RLIMIT_CORE, "RLIMIT_CORE", 0)?;
     rlimit(libc::RLIMIT_NOFILE, "RLIMIT_NOFILE", MAX_OPEN_FILES)?;
@@ -146,6 +183,7 @@ pub(crate) fn limits() -> Result<(), SandboxError> {
 /// with `read` and `write` on its already connected socket).
 pub fn restrict(policy: &Policy) -> Result<(), SandboxError> {
     no_new_privs()?;
+    not_dumpable()?;
     if policy.landlock {
         landlock::restrict(policy)?;
     }
@@ -162,15 +200,28 @@ pub fn enter(policy: &Policy) -> Result<(), SandboxError> {
     // SAFETY: the job process is single-threaded here; nothing else reads the environment.
     unsafe { libc::clearenv() };
     no_new_privs()?;
+    not_dumpable()?;
     limits()?;
     capabilities::drop_all()?;
     if policy.landlock {
         landlock::restrict(policy)?;
     }
+    if let Some(file) = &policy.write_only_file {
+        landlock::restrict_to_writing(file)?;
+    }
     if policy.seccomp {
         seccomp::apply()?;
     }
     Ok(())
+}
+
+/// [`cpu_backstop`], or ends the job process at once with [`SANDBOX_EXIT_CODE`].
+pub fn cpu_backstop_or_exit(budget: std::time::Duration) {
+    if let Err(e) = cpu_backstop(budget) {
+        eprintln!("job sandbox: {e}");
+        // SAFETY: ends the job process without running the worker's destructors.
+        unsafe { libc::_exit(SANDBOX_EXIT_CODE) };
+    }
 }
 
 /// Enters the sandbox or ends the job process at once with [`SANDBOX_EXIT_CODE`]: a job must

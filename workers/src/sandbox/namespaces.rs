@@ -6,7 +6,10 @@
 //! but gone; for execute workers the root is read-only and the artifact cache appears,
 //! read-only, at `/artifacts`), and an empty network namespace. These are done per worker,
 //! not per job, because a network namespace is the slowest kind to create and a mount
-//! namespace with a pivoted root takes several system calls; jobs inherit all three.
+//! namespace with a pivoted root takes several system calls; jobs inherit all three. An execute
+//! worker sees no artifact cache: the node links each job's artifact, and only it, into the
+//! worker's job folder ([`JOB_DIR`], mounted read-only), so that a job sees no other
+//! parachain's artifact and which PVFs this validator prepared.
 //!
 //! **Each job** ([`JobNamespaceSettings`], [`clone_flags`]) is created by `clone` in new user, mount, PID, IPC, UTS
 //! and cgroup namespaces: it is PID 1 of its own namespace (sees and signals no other
@@ -14,6 +17,7 @@
 //! anything, sees its cgroup as the root, and holds capabilities only over namespaces that
 //! contain nothing but itself (and drops those too, see [`super::capabilities`]).
 
+use pvf_messages::protocol::ARTIFACT_FILE_NAME;
 use pvf_messages::protocol::JobNamespaceSettings;
 use rustix::{
     fs::{StatVfsMountFlags, statvfs},
@@ -26,8 +30,9 @@ use rustix::{
 };
 use std::path::{Path, PathBuf};
 
-/// Where the artifact cache appears inside an execute worker's pivoted root.
-pub const ARTIFACTS_MOUNT: &str = "artifacts";
+/// The folder in an execute worker's folder where the node links the artifact of the job at
+/// hand (as [`pvf_messages::protocol::ARTIFACT_FILE_NAME`]); read-only for the worker.
+pub const JOB_DIR: &str = pvf_messages::protocol::EXECUTE_JOB_DIR;
 
 /// The `clone` flags creating the job namespaces `ns` asks for.
 pub fn clone_flags(ns: &JobNamespaceSettings) -> libc::c_int {
@@ -55,20 +60,21 @@ pub struct WorkerConfinement {
     pub read_only: bool,
 }
 
-/// The worker's folder and the artifact cache, as the worker and its jobs see them.
+/// The worker's folder and its job folder, as the worker and its jobs see them.
 #[derive(Clone, Debug)]
 pub struct WorkerRoot {
     worker_dir: PathBuf,
-    artifacts_dir: Option<PathBuf>,
+    job_dir: bool,
     pivoted: bool,
 }
 
 impl WorkerRoot {
-    /// The folders as the host named them (before any `pivot_root`).
-    pub fn new(worker_dir: PathBuf, artifacts_dir: Option<PathBuf>) -> Self {
+    /// The worker's folder as the host named it (before any `pivot_root`), and whether it has a
+    /// job folder ([`JOB_DIR`], execute workers).
+    pub fn new(worker_dir: PathBuf, job_dir: bool) -> Self {
         Self {
             worker_dir,
-            artifacts_dir,
+            job_dir,
             pivoted: false,
         }
     }
@@ -87,29 +93,21 @@ impl WorkerRoot {
         }
     }
 
-    /// The artifact cache, if the host named one.
-    pub fn artifacts_dir(&self) -> Option<PathBuf> {
-        match &self.artifacts_dir {
-            Some(_) if self.pivoted => Some(Path::new("/").join(ARTIFACTS_MOUNT)),
-            other => other.clone(),
-        }
+    /// The job folder, for an execute worker.
+    pub fn job_dir(&self) -> Option<PathBuf> {
+        self.job_dir.then(|| self.worker_dir().join(JOB_DIR))
     }
 
-    /// Where the artifact the host calls `host_path` is for this worker; it must lie directly
-    /// in the artifact cache the host named at start-up.
+    /// Where the artifact the host calls `host_path` is for this worker; it must be the one
+    /// file in this worker's job folder, where the host links the artifact of each job.
     pub fn artifact(&self, host_path: &Path) -> Result<PathBuf, String> {
-        if !self.pivoted {
-            return Ok(host_path.to_path_buf());
-        }
-        let name = host_path
-            .file_name()
-            .filter(|_| host_path.parent() == self.artifacts_dir.as_deref());
-        match (name, self.artifacts_dir()) {
-            (Some(name), Some(dir)) => Ok(dir.join(name)),
+        let expected = self.worker_dir.join(JOB_DIR).join(ARTIFACT_FILE_NAME);
+        match self.job_dir() {
+            Some(dir) if host_path == expected => Ok(dir.join(ARTIFACT_FILE_NAME)),
             _ => Err(format!(
-                "{} is not in the artifact cache this worker was started with ({:?})",
+                "{} is not this worker's job artifact ({})",
                 host_path.display(),
-                self.artifacts_dir
+                expected.display()
             )),
         }
     }
@@ -212,23 +210,15 @@ fn pivot_into(root: &mut WorkerRoot, read_only: bool) -> Result<(), ConfineError
         format!("bind-mounting {}", dir.display()),
         mount_bind(&dir, &dir),
     )?;
-    if let Some(artifacts) = &root.artifacts_dir {
-        let source = canonical(artifacts)?;
-        let target = dir.join(ARTIFACTS_MOUNT);
-        match std::fs::create_dir(&target) {
-            Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(ConfineError {
-                    step: format!("creating {}", target.display()),
-                    err,
-                });
-            }
-            _ => {}
-        }
+    if root.job_dir {
+        // Not `noexec`: wasmtime maps the artifact's code executable. Nothing can be run from
+        // it (`execve` kills the job, Landlock grants no execution).
+        let job_dir = dir.join(JOB_DIR);
         step(
-            format!("bind-mounting {} on {}", source.display(), target.display()),
-            mount_bind(&source, &target),
+            format!("bind-mounting {}", job_dir.display()),
+            mount_bind(&job_dir, &job_dir),
         )?;
-        remount_read_only(&target, MountFlags::NOSUID | MountFlags::NODEV)?;
+        remount_read_only(&job_dir, MountFlags::NOSUID | MountFlags::NODEV)?;
     }
     step(
         format!("chdir {}", dir.display()),

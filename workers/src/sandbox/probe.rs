@@ -94,7 +94,7 @@ fn seccomp_works() -> Result<(), String> {
 
 fn net_namespace_works() -> Result<(), String> {
     in_job(Spawn::Fork, || {
-        let mut root = WorkerRoot::new(Path::new("/").into(), None);
+        let mut root = WorkerRoot::new(Path::new("/").into(), false);
         let net_only = WorkerConfinement {
             net_namespace: true,
             ..WorkerConfinement::default()
@@ -112,7 +112,7 @@ fn net_namespace_works() -> Result<(), String> {
 
 fn pivot_root_works(allowed_dir: &Path) -> Result<(), String> {
     in_job(Spawn::Fork, || {
-        let mut root = WorkerRoot::new(allowed_dir.to_path_buf(), None);
+        let mut root = WorkerRoot::new(allowed_dir.to_path_buf(), false);
         let pivot = WorkerConfinement {
             pivot_root: true,
             read_only: true,
