@@ -232,9 +232,16 @@ fn execute(plan: &Plan) -> Result<classify::Executed, ValidationError> {
     with_worker(WorkerKind::Execute, plan, PROMPT, async |worker| {
         let mut worker = worker.expect("the handshake of an execution plan is valid");
         let params = ValidationParams::default();
+        // The node links the artifact into the worker's job folder before it sends the
+        // request; a real worker creates that folder when it confines itself, the fake one
+        // does not. The bytes do not matter: the fake worker never reads them.
+        let job_dir = worker.dir().join(pvf_messages::protocol::EXECUTE_JOB_DIR);
+        std::fs::create_dir_all(&job_dir).unwrap();
+        let artifact = worker.dir().join("fake-artifact");
+        std::fs::write(&artifact, b"not an artifact").unwrap();
         let answer = exchange::execute(
             &mut worker,
-            Path::new("/nonexistent/artifact"),
+            &artifact,
             &params,
             &ExecutorParams::new(),
             budget(plan),
