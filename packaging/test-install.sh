@@ -64,10 +64,17 @@ t_build=$((SECONDS - t0))
 
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 echo "== debootstrap --variant=minbase bookworm ($mirror)" >&2
+# One retry: a mirror's hiccup should not fail the run, a mirror that is unreachable should.
 if ! debootstrap --variant=minbase bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1; then
-    tail -20 "$work/debootstrap.log" >&2
-    echo "test-install: debootstrap failed (is $mirror reachable?)" >&2
-    exit 1
+    tail -5 "$work/debootstrap.log" >&2
+    echo "== debootstrap failed; retrying once" >&2
+    umount -R "$work/root" 2>/dev/null || true
+    rm -rf --one-file-system "$work/root"
+    if ! debootstrap --variant=minbase bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1; then
+        tail -20 "$work/debootstrap.log" >&2
+        echo "test-install: debootstrap failed twice (is $mirror reachable?)" >&2
+        exit 1
+    fi
 fi
 t_root=$((SECONDS - t0 - t_build))
 
