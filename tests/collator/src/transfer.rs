@@ -146,6 +146,32 @@ macro_rules! legacy_layout {
             }};
 }
 
+/// The layout from metadata v14 or v15 (same shape for what is read here: pallets with call
+/// types, signed extensions with types, a portable type registry).
+macro_rules! typed_layout {
+    ($m:expr, $no_balances:expr) => {{
+        let m = $m;
+        let p = m
+            .pallets
+            .iter()
+            .find(|p| p.name == "Balances")
+            .ok_or_else($no_balances)?;
+        let calls = p.calls.as_ref().ok_or_else($no_balances)?;
+        let index = call_index_v14(&m.types, calls.ty.id).ok_or_else($no_balances)?;
+        let extensions = extensions_v14(
+            &m.types,
+            m.extrinsic
+                .signed_extensions
+                .iter()
+                .map(|e| (&e.identifier, e.ty.id, e.additional_signed.id)),
+        )?;
+        Ok(Layout {
+            call_prefix: [p.index, index],
+            extensions,
+        })
+    }};
+}
+
 fn layout(metadata: RuntimeMetadata) -> Result<Layout, String> {
     let no_balances = || {
         "its runtime has no Balances pallet with `transfer_keep_alive`; run without --transfers"
@@ -154,38 +180,8 @@ fn layout(metadata: RuntimeMetadata) -> Result<Layout, String> {
     match metadata {
         RuntimeMetadata::V12(m) => legacy_layout!(m, no_balances),
         RuntimeMetadata::V13(m) => legacy_layout!(m, no_balances),
-        RuntimeMetadata::V14(m) => {
-            let p = m.pallets.iter().find(|p| p.name == "Balances").ok_or_else(no_balances)?;
-            let calls = p.calls.as_ref().ok_or_else(no_balances)?;
-            let index = call_index_v14(&m.types, calls.ty.id).ok_or_else(no_balances)?;
-            let extensions = extensions_v14(
-                &m.types,
-                m.extrinsic
-                    .signed_extensions
-                    .iter()
-                    .map(|e| (&e.identifier, e.ty.id, e.additional_signed.id)),
-            )?;
-            Ok(Layout {
-                call_prefix: [p.index, index],
-                extensions,
-            })
-        }
-        RuntimeMetadata::V15(m) => {
-            let p = m.pallets.iter().find(|p| p.name == "Balances").ok_or_else(no_balances)?;
-            let calls = p.calls.as_ref().ok_or_else(no_balances)?;
-            let index = call_index_v14(&m.types, calls.ty.id).ok_or_else(no_balances)?;
-            let extensions = extensions_v14(
-                &m.types,
-                m.extrinsic
-                    .signed_extensions
-                    .iter()
-                    .map(|e| (&e.identifier, e.ty.id, e.additional_signed.id)),
-            )?;
-            Ok(Layout {
-                call_prefix: [p.index, index],
-                extensions,
-            })
-        }
+        RuntimeMetadata::V14(m) => typed_layout!(m, no_balances),
+        RuntimeMetadata::V15(m) => typed_layout!(m, no_balances),
         other => Err(format!(
             "its metadata is version {}, which this collator does not read; run without --transfers",
             other.version()
