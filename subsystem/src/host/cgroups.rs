@@ -2,7 +2,9 @@
 //!
 //! The node creates `pvf-node-<pid>-<n>` beneath its own cgroup in each hierarchy that has the
 //! `pids` or `memory` controller (cgroup v1 mounts one hierarchy per controller; v2 one for
-//! all, usable where the service manager delegated the controllers to the node's cgroup) and
+//! all, usable where the service manager delegated the controllers to the node's cgroup; with
+//! systemd's `DelegateSubgroup=`, where the node's own cgroup is a subgroup of the delegated
+//! one and cannot pass controllers down, beneath the delegated one: `v2_parent`) and
 //! passes the folders in the handshake; each worker moves itself into `worker-<pid>` beneath
 //! them with the limits below. The node removes a worker's folders once the worker is gone,
 //! and its own at shutdown (and those of dead nodes at start-up).
@@ -117,29 +119,12 @@ fn lists(file: &Path, controller: &str) -> Result<bool, String> {
 }
 
 fn create_node_dir(own: &Path, name: &str, v2_controller: Option<&str>) -> Result<PathBuf, String> {
-    if let Some(c) = v2_controller {
-        if !lists(&own.join("cgroup.controllers"), c)? {
-            return Err(format!(
-                "the {c} controller is not delegated to {}",
-                own.display()
-            ));
-        }
-        // Our folder's children get the controller only if our own cgroup passes it down,
-        // which the kernel allows only while no process sits in it (systemd:
-        // DelegateSubgroup= moves the service's processes into a subgroup).
-        let subtree = own.join("cgroup.subtree_control");
-        if !lists(&subtree, c)? {
-            std::fs::write(&subtree, format!("+{c}")).map_err(|e| {
-                format!(
-                    "enabling {c} in {} ({e}): the node's cgroup must delegate it to a \
-                     subtree without processes (systemd: Delegate=yes with DelegateSubgroup=)",
-                    subtree.display()
-                )
-            })?;
-        }
-    }
-    sweep_dead_nodes(own);
-    let dir = own.join(name);
+    let parent = match v2_controller {
+        Some(c) => v2_parent(own, c)?,
+        None => own.to_path_buf(),
+    };
+    sweep_dead_nodes(&parent);
+    let dir = parent.join(name);
     match std::fs::create_dir(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             return Err(format!("creating {}: {e}", dir.display()));
@@ -153,6 +138,68 @@ fn create_node_dir(own: &Path, name: &str, v2_controller: Option<&str>) -> Resul
         })?;
     }
     Ok(dir)
+}
+
+/// Makes the v2 cgroup `dir` pass `c` down to its children.
+fn pass_down(dir: &Path, c: &str) -> Result<(), String> {
+    if !lists(&dir.join("cgroup.controllers"), c)? {
+        return Err(format!(
+            "the {c} controller is not delegated to {}",
+            dir.display()
+        ));
+    }
+    // The kernel lets a cgroup pass a controller down only while no process sits in it.
+    let subtree = dir.join("cgroup.subtree_control");
+    if !lists(&subtree, c)? {
+        std::fs::write(&subtree, format!("+{c}")).map_err(|e| {
+            format!(
+                "enabling {c} in {} ({e}): the node's cgroup must delegate it to a subtree \
+                 without processes (systemd: Delegate=pids memory with DelegateSubgroup=)",
+                subtree.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether the service manager delegated the cgroup `dir` (systemd marks such a cgroup with
+/// the `user.delegate` or `trusted.delegate` extended attribute set to `1`).
+fn is_delegated(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    [c"user.delegate", c"trusted.delegate"].iter().any(|name| {
+        let mut value = [0u8; 8];
+        // SAFETY: valid C strings and a buffer of the length given.
+        let n = unsafe {
+            libc::getxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        n > 0 && value[..n as usize] == *b"1"
+    })
+}
+
+/// Where this node's v2 cgroup goes: beneath its own cgroup `own` if that can pass `c` down;
+/// else beneath the cgroup `own` sits in, if that one was delegated. The second is systemd's
+/// `Delegate=` with `DelegateSubgroup=`: the service's processes sit in a subgroup (`own`),
+/// which cannot pass controllers down while the node is in it, while the delegated service
+/// cgroup above it holds no process. Any other parent is not the node's to use.
+fn v2_parent(own: &Path, c: &str) -> Result<PathBuf, String> {
+    let why = match pass_down(own, c) {
+        Ok(()) => return Ok(own.to_path_buf()),
+        Err(why) => why,
+    };
+    match own.parent().filter(|p| is_delegated(p)) {
+        Some(delegated) => pass_down(delegated, c)
+            .map(|()| delegated.to_path_buf())
+            .map_err(|e| format!("{why}; in the delegated cgroup above it: {e}")),
+        None => Err(why),
+    }
 }
 
 /// The folders in `dir` named `<prefix><pid>…` whose process is no longer running.
@@ -306,6 +353,126 @@ impl Drop for NodeCgroups {
     fn drop(&mut self) {
         for dir in self.pids.iter().chain(&self.memory) {
             remove_tree(dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `text` into a cgroup file.
+    fn put(file: &Path, text: &str) -> std::io::Result<()> {
+        std::fs::write(file, text)
+    }
+
+    fn set_delegated(dir: &Path, on: bool) {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid C strings and a value of the length given.
+        let r = unsafe {
+            if on {
+                libc::setxattr(
+                    path.as_ptr(),
+                    c"user.delegate".as_ptr(),
+                    c"1".as_ptr().cast(),
+                    1,
+                    0,
+                )
+            } else {
+                libc::removexattr(path.as_ptr(), c"user.delegate".as_ptr())
+            }
+        };
+        assert_eq!(
+            r,
+            0,
+            "{}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// systemd's `Delegate=` with `DelegateSubgroup=supervisor`, built for real in the cgroup
+    /// v2 hierarchy: a delegated `service` cgroup (marked `user.delegate=1`, no process)
+    /// passing a controller down to `service/supervisor`, where the node's process sits (a
+    /// `sleep` stands in for it). The node's cgroup must then go beneath `service` (the
+    /// kernel refuses to pass the controller down from `supervisor`), get the controller, and
+    /// take a process; without the mark, the node uses no other cgroup than its own. Needs
+    /// root and a v2 hierarchy with `pids`, `memory` or `hugetlb` free of cgroup v1 (a
+    /// hybrid machine offers `hugetlb`), and fails saying so otherwise.
+    #[test]
+    fn under_delegate_subgroup_the_node_cgroup_goes_beneath_the_delegated_one() {
+        // SAFETY: a plain system call.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "THIS TEST NEEDS ROOT: it builds a delegated cgroup v2 subtree"
+        );
+        let h = hierarchies()
+            .into_iter()
+            .find(|h| h.v2)
+            .expect("NO CGROUP V2 HIERARCHY IS MOUNTED: this test cannot run here");
+        let root = h.mount_point.clone();
+        let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap();
+        let c = ["pids", "memory", "hugetlb"]
+            .into_iter()
+            .find(|c| available.split_whitespace().any(|a| a == *c))
+            .unwrap_or_else(|| {
+                panic!(
+                    "NO CONTROLLER TO TEST WITH in {}: {available:?}",
+                    root.display()
+                )
+            });
+        let root_subtree = root.join("cgroup.subtree_control");
+        let enabled_at_root = !lists(&root_subtree, c).unwrap();
+        if enabled_at_root {
+            put(&root_subtree, &format!("+{c}")).unwrap();
+        }
+        let service = root.join(format!("pvf-test-delegated-{}", std::process::id()));
+        let supervisor = service.join("supervisor");
+        std::fs::create_dir(&service).unwrap();
+        put(&service.join("cgroup.subtree_control"), &format!("+{c}")).unwrap();
+        std::fs::create_dir(&supervisor).unwrap();
+        let mut node = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        put(&supervisor.join("cgroup.procs"), &node.id().to_string()).unwrap();
+
+        let result = std::panic::catch_unwind(|| {
+            // The failure systemd's layout met: the node's own cgroup holds a process.
+            let busy = pass_down(&supervisor, c).unwrap_err();
+            assert!(busy.contains("DelegateSubgroup"), "{busy}");
+            assert!(
+                busy.contains(&format!("os error {}", libc::EBUSY)),
+                "{busy}"
+            );
+            let refused = create_node_dir(&supervisor, "pvf-node-test-a", Some(c)).unwrap_err();
+            assert!(!service.join("pvf-node-test-a").exists(), "{refused}");
+
+            set_delegated(&service, true);
+            let dir = create_node_dir(&supervisor, "pvf-node-test-b", Some(c)).unwrap();
+            assert_eq!(dir, service.join("pvf-node-test-b"));
+            assert!(lists(&dir.join("cgroup.subtree_control"), c).unwrap());
+            let worker = dir.join("worker-test");
+            std::fs::create_dir(&worker).unwrap();
+            assert!(lists(&worker.join("cgroup.controllers"), c).unwrap());
+            // A worker moves itself there from the node's cgroup.
+            put(&worker.join("cgroup.procs"), &node.id().to_string()).unwrap();
+            put(&supervisor.join("cgroup.procs"), &node.id().to_string()).unwrap();
+            std::fs::remove_dir(&worker).unwrap();
+            std::fs::remove_dir(&dir).unwrap();
+        });
+
+        let _ = node.kill();
+        let _ = node.wait();
+        let _ = std::fs::remove_dir(&supervisor);
+        let _ = std::fs::remove_dir(&service);
+        if enabled_at_root {
+            let _ = put(&root_subtree, &format!("-{c}"));
+        }
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
         }
     }
 }

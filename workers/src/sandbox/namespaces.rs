@@ -16,6 +16,15 @@
 //! process; whatever it forks dies with it), shares no System V IPC or host name with
 //! anything, sees its cgroup as the root, and holds capabilities only over namespaces that
 //! contain nothing but itself (and drops those too, see [`super::capabilities`]).
+//!
+//! **Unprivileged**, e.g. as the packaged unit's user with no capabilities, a process may
+//! create a network, mount, PID, IPC, UTS or cgroup namespace only together with a new user
+//! namespace (where the kernel allows unprivileged user namespaces): `clone` and `unshare`
+//! create that one first, and it owns the others. So a process without `CAP_SYS_ADMIN`
+//! ([`can_create_namespaces`]) always adds one: the worker, mapping its own user to root there
+//! as with `pivot_root`, and each job (unmapped, as its own user namespace always is). Root
+//! gets exactly what it asks for. A worker that entered its own user namespace is root there,
+//! so its jobs need no extra one.
 
 use pvf_messages::protocol::ARTIFACT_FILE_NAME;
 use pvf_messages::protocol::JobNamespaceSettings;
@@ -34,8 +43,34 @@ use std::path::{Path, PathBuf};
 /// hand (as [`pvf_messages::protocol::ARTIFACT_FILE_NAME`]); read-only for the worker.
 pub const JOB_DIR: &str = pvf_messages::protocol::EXECUTE_JOB_DIR;
 
-/// The `clone` flags creating the job namespaces `ns` asks for.
+/// Whether this process may create namespaces of other kinds than user namespaces by itself:
+/// it holds `CAP_SYS_ADMIN` in its own user namespace (root, or a worker that is root of the
+/// user namespace it entered at start-up). A process without it, such as an unprivileged node
+/// and its workers (the packaged unit's user), gets them only together with a new user
+/// namespace, which the kernel creates first and which then owns them; so both [`clone_flags`]
+/// and [`confine_worker`] add one for such a process. When `capget` fails, the answer is no:
+/// one user namespace too many costs nothing, one too few loses the other namespaces.
+pub fn can_create_namespaces() -> bool {
+    rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+    })
+}
+
+/// The `clone` flags creating the job namespaces `ns` asks for, with a new user namespace
+/// added when any other is asked for and this process cannot create it alone
+/// ([`can_create_namespaces`]).
 pub fn clone_flags(ns: &JobNamespaceSettings) -> libc::c_int {
+    let flags = requested_clone_flags(ns);
+    if flags & !libc::CLONE_NEWUSER != 0 && !can_create_namespaces() {
+        flags | libc::CLONE_NEWUSER
+    } else {
+        flags
+    }
+}
+
+/// The `clone` flags of exactly the job namespaces `ns` asks for.
+fn requested_clone_flags(ns: &JobNamespaceSettings) -> libc::c_int {
     [
         (ns.user, libc::CLONE_NEWUSER),
         (ns.mount, libc::CLONE_NEWNS),
@@ -177,17 +212,25 @@ pub fn confine_worker(root: &mut WorkerRoot, c: WorkerConfinement) -> Result<(),
     if flags.is_empty() {
         return Ok(());
     }
+    // An unprivileged worker gets its network namespace only within a user namespace of its
+    // own; one `unshare` creates the user namespace first, which then owns the others.
+    if !can_create_namespaces() {
+        flags |= UnshareFlags::NEWUSER;
+    }
     // SAFETY: no `FILES` flag, so no thread can lose its descriptors; the worker has one thread.
     step(format!("unshare({flags:?})"), unsafe {
         unshare_unsafe(flags)
     })?;
+    if flags.contains(UnshareFlags::NEWUSER) {
+        // Root inside is the worker's own user outside: files keep their owners. Unmapped,
+        // the worker would be `nobody` there and could not create files with its owner.
+        write_proc("/proc/self/setgroups", "deny")?;
+        write_proc("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+        write_proc("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+    }
     if !c.pivot_root {
         return Ok(());
     }
-    // Root inside is the worker's own user outside: files keep their owners.
-    write_proc("/proc/self/setgroups", "deny")?;
-    write_proc("/proc/self/uid_map", &format!("0 {uid} 1"))?;
-    write_proc("/proc/self/gid_map", &format!("0 {gid} 1"))?;
     pivot_into(root, c.read_only)
 }
 
