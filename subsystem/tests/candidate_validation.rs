@@ -405,7 +405,7 @@ async fn the_dummy_drops_requests() {
     let (msg, precheck_rx) = precheck_message(Fixture::valid().validation_code.hash());
     handle.send_message(msg).await;
     handle
-        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT]))
+        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT.into()]))
         .await;
 
     let dropped = tokio::time::timeout(DUE, rx).await.expect("not dropped");
@@ -536,10 +536,10 @@ async fn concurrency_is_bounded_and_conclude_answers_in_flight_requests() {
 
     // Signals are still handled at the limit.
     h.ctx
-        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT]))
+        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT.into()]))
         .await;
     match h.host_request().await {
-        ToHost::UpdateActiveLeaves { active } => assert_eq!(active, vec![RELAY_PARENT]),
+        ToHost::UpdateActiveLeaves { active } => assert_eq!(active, vec![RELAY_PARENT.into()]),
         other => panic!("expected the active leaves, got {other:?}"),
     }
 
@@ -590,7 +590,10 @@ impl<Context> OneCandidate {
 /// and reports the active leaves it is told.
 fn spawn_fake_host(
     result: ValidationResult,
-) -> (ValidationHost, mpsc::UnboundedReceiver<Vec<Hash>>) {
+) -> (
+    ValidationHost,
+    mpsc::UnboundedReceiver<Vec<pvf_messages::host::ActiveLeaf>>,
+) {
     let (tx, mut rx) = mpsc::channel(16);
     let (leaves_tx, leaves_rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -639,7 +642,7 @@ async fn the_overseer_routes_between_subsystems() {
     assert_eq!(due(rx).await, PreCheckOutcome::Valid);
     handle.active_leaves(vec![RELAY_PARENT]).await;
     let active = tokio::time::timeout(DUE, leaves.recv()).await.unwrap();
-    assert_eq!(active, Some(vec![RELAY_PARENT]));
+    assert_eq!(active, Some(vec![RELAY_PARENT.into()]));
 
     // From the workload subsystem: a candidate. The workload then ends, and so does the
     // overseer.

@@ -117,7 +117,9 @@ impl<Context> CandidateValidationSubsystem {
                 Ok((host, task)) => {
                     let (stopped_tx, stopped_rx) = oneshot::channel();
                     let task = async move {
-                        task.await;
+                        if let Err(e) = task.await {
+                            tracing::error!(target: LOG_TARGET, "the validation host stopped: {e}");
+                        }
                         let _ = stopped_tx.send(());
                     };
                     match ctx.spawn("pvf-validation-host", Box::pin(task)) {

@@ -178,7 +178,26 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let overseer_running = tokio::spawn(overseer.run());
     handle.active_leaves(vec![driver::RELAY_PARENT]).await;
-    let outcomes = outcomes_rx.await.unwrap_or_default();
+    let mut host_running = host_running;
+    let outcomes = match host_running.as_mut() {
+        None => outcomes_rx.await.unwrap_or_default(),
+        Some(running) => tokio::select! {
+            outcomes = outcomes_rx => outcomes.unwrap_or_default(),
+            exit = running => {
+                // The host stops on its own only when the node must (a worker binary of
+                // another version): stop the node with its message.
+                let message = match exit {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(())) => "the validation host stopped".into(),
+                    Err(e) => format!("the validation host panicked: {e}"),
+                };
+                eprintln!("pvf-node: {message}");
+                handle.stop().await;
+                let _ = tokio::time::timeout(driver::STOP_GRACE, overseer_running).await;
+                return EXIT_OTHER;
+            }
+        },
+    };
     if tokio::time::timeout(driver::STOP_GRACE, overseer_running)
         .await
         .is_err()
