@@ -261,6 +261,62 @@ async fn basic_check_failures_are_invalid_and_never_reach_the_host() {
 }
 
 #[tokio::test]
+async fn validation_requests_are_counted_by_validity_as_the_reference() {
+    let metrics = pvf_metrics::Metrics::new();
+    let mut h = Harness::start(Config {
+        metrics: metrics.clone(),
+        ..Config::default()
+    });
+    let fixture = Fixture::valid();
+
+    let (msg, rx) = fixture.message(PvfExecKind::Backing);
+    h.ctx.send_message(msg).await;
+    let req = h.execute_request().await;
+    req.response.send(Ok(fixture.result.clone())).unwrap();
+    assert!(matches!(due(rx).await, Ok(CandidateVerdict::Valid(..))));
+
+    let mut pov_hash = Fixture::valid();
+    pov_hash.pov.block_data.0.push(0);
+    assert_eq!(
+        h.validate(&pov_hash).await,
+        invalid(InvalidCandidateReason::PoVHashMismatch)
+    );
+
+    // Code that fails to prepare during validation: no vote, counted as a failure.
+    let (msg, rx) = fixture.message(PvfExecKind::Approval);
+    h.ctx.send_message(msg).await;
+    let req = h.execute_request().await;
+    let prep = PrepareError::Prevalidation("not wasm".into());
+    req.response
+        .send(Err(ValidationError::Preparation(prep)))
+        .unwrap();
+    assert!(due(rx).await.is_err());
+
+    assert_eq!(metrics.validation_requests("valid"), 1);
+    assert_eq!(metrics.validation_requests("invalid"), 1);
+    assert_eq!(metrics.validation_requests("internal failure (prepare)"), 1);
+    let count = |name: &str| metrics.sample_value(name, &[]).unwrap_or(0.0);
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_validate_from_exhaustive_count"),
+        3.0
+    );
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_validate_candidate_exhaustive_count"),
+        2.0,
+        "only requests that reach the host"
+    );
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_pov_size_count"),
+        2.0
+    );
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_code_size_count"),
+        2.0
+    );
+    h.conclude().await;
+}
+
+#[tokio::test]
 async fn outputs_are_checked_against_the_receipt() {
     let mut h = Harness::start(Config::default());
     let fixture = Fixture::valid();
@@ -518,6 +574,7 @@ async fn concurrency_is_bounded_and_conclude_answers_in_flight_requests() {
     const LIMIT: usize = 3;
     let mut h = Harness::start(Config {
         max_parallel_tasks: LIMIT,
+        ..Default::default()
     });
     let fixture = Fixture::valid();
 

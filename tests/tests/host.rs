@@ -582,7 +582,11 @@ async fn stale_artifacts_are_pruned_when_the_cache_is_too_big() {
 #[tokio::test]
 async fn halting_pvf_times_out_through_the_host() {
     let cache = tempfile::tempdir().unwrap();
-    let (host, running) = start(config(cache.path()));
+    let metrics = pvf_metrics::Metrics::new();
+    let (host, running) = start(Config {
+        metrics: metrics.clone(),
+        ..config(cache.path())
+    });
     let r = host
         .execute_pvf(
             pvf(pvf_test_pvfs::halt()),
@@ -601,6 +605,24 @@ async fn halting_pvf_times_out_through_the_host() {
         0,
         "a timeout is a verdict, not retried"
     );
+    // The timed-out job is in `polkadot_pvf_execution_time` (wall clock, as the reference
+    // times every job), above the bucket its 300 ms budget exceeds.
+    let bucket = |le: &str| {
+        metrics
+            .sample_value("polkadot_pvf_execution_time_bucket", &[("le", le)])
+            .unwrap()
+    };
+    assert_eq!(
+        metrics.sample_value("polkadot_pvf_execution_time_count", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        bucket("0.25"),
+        0.0,
+        "a job that used its 300 ms is not below 250 ms"
+    );
+    assert_eq!(bucket("+Inf"), 1.0);
+    assert_eq!(metrics.verdicts(pvf_metrics::VerdictClass::Invalid), 1);
     drop(host);
     running.await.unwrap();
 }

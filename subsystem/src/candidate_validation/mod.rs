@@ -66,12 +66,17 @@ pub const HOST_STOP_GRACE: Duration = Duration::from_secs(2);
 pub struct Config {
     /// At most this many requests are worked on at once (at least 1); more wait unread.
     pub max_parallel_tasks: usize,
+    /// Where candidate validation records its metrics (the reference's
+    /// `polkadot_parachain_validation_requests_total`, `…_validate_from_exhaustive`,
+    /// `…_validate_candidate_exhaustive`, code and PoV sizes).
+    pub metrics: pvf_metrics::Metrics,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             max_parallel_tasks: DEFAULT_MAX_PARALLEL_TASKS,
+            metrics: pvf_metrics::Metrics::default(),
         }
     }
 }
@@ -189,7 +194,14 @@ async fn run<Context>(
                 host.update_active_leaves(leaves).await;
             }
             FromOrchestra::Communication { msg } => {
-                let job = make_job(&mut ctx, &host, msg, slot, shutdown_rx.clone());
+                let job = make_job(
+                    &mut ctx,
+                    &host,
+                    &config.metrics,
+                    msg,
+                    slot,
+                    shutdown_rx.clone(),
+                );
                 ctx.spawn("candidate-validation-job", job)?;
             }
         }
@@ -238,11 +250,13 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 fn make_job<Context>(
     ctx: &mut Context,
     host: &ValidationHost,
+    metrics: &pvf_metrics::Metrics,
     msg: CandidateValidationMessage,
     slot: OwnedSemaphorePermit,
     shutdown: watch::Receiver<bool>,
 ) -> futures::future::BoxFuture<'static, ()> {
     let host = host.clone();
+    let metrics = metrics.clone();
     match msg {
         CandidateValidationMessage::ValidateFromExhaustive {
             validation_data,
@@ -263,14 +277,17 @@ fn make_job<Context>(
             };
             async move {
                 let _slot = slot;
+                let started = std::time::Instant::now();
                 let answer = futures::select_biased! {
                     () = stopped(shutdown).fuse() => Err(ValidationFailed::ShuttingDown),
                     () = response_sender.cancellation().fuse() => {
                         tracing::debug!(target: LOG_TARGET, "the caller left: validation abandoned");
                         return;
                     }
-                    answer = validate::validate(&host, candidate).fuse() => answer,
+                    answer = validate::validate(&host, &metrics, candidate).fuse() => answer,
                 };
+                metrics.observe_validate_from_exhaustive(started.elapsed());
+                metrics.on_validation_request(validate::validity_label(&answer));
                 let _ = response_sender.send(answer);
             }
             .boxed()

@@ -60,16 +60,21 @@ pub enum HostExit {
     WorkerVersionMismatch(String),
 }
 
-/// The verdict class of an answer, as `pvf_host_verdicts_total` counts it: what the node
-/// votes, so a possibly-invalid outcome that the policy turns into a vote counts as the vote
-/// and an outcome that is no vote counts as an error.
-fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
-    use pvf_messages::VerdictClass as V;
-    match outcome.as_ref().map_err(ValidationError::class) {
-        Ok(_) | Err(V::Valid) => MetricsVerdict::Valid,
-        Err(V::Invalid) => MetricsVerdict::Invalid,
-        Err(V::PossiblyInvalid) => MetricsVerdict::PossiblyInvalid,
-        Err(V::Error) => MetricsVerdict::Error,
+/// The class of a final answer, as `pvf_host_verdicts_total` counts it: what the node does
+/// with it ([`verdict_policy::verdict_from_host_error`]). `invalid` and `possibly-invalid`
+/// are votes against the candidate (a deterministic failure; an ambiguous one that persisted
+/// through the retries); everything that is no vote, a deterministic preparation failure
+/// included, is `error`.
+pub(super) fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
+    match outcome {
+        Ok(_) => MetricsVerdict::Valid,
+        Err(ValidationError::Invalid(_)) => MetricsVerdict::Invalid,
+        Err(ValidationError::PossiblyInvalid(_)) => MetricsVerdict::PossiblyInvalid,
+        Err(
+            ValidationError::Preparation(_)
+            | ValidationError::Internal(_)
+            | ValidationError::ExecutionDeadline,
+        ) => MetricsVerdict::Error,
     }
 }
 
@@ -497,4 +502,35 @@ fn time_left(pending: &PendingExecute) -> std::time::Duration {
         .req
         .exec_timeout
         .saturating_sub(pending.received.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pvf_messages::{InvalidCandidate, PossiblyInvalidError};
+
+    #[test]
+    fn verdict_classes_count_votes_and_no_votes_as_the_node_answers() {
+        let deterministic_prep =
+            ValidationError::Preparation(PrepareError::Prevalidation("x".into()));
+        assert_eq!(
+            deterministic_prep.class(),
+            pvf_messages::VerdictClass::Invalid
+        );
+        assert!(verdict_policy::verdict_from_host_error(deterministic_prep.clone()).is_err());
+        assert_eq!(
+            verdict_class(&Err(deterministic_prep)),
+            MetricsVerdict::Error
+        );
+        let trap = ValidationError::Invalid(InvalidCandidate::HardTimeout);
+        assert!(verdict_policy::verdict_from_host_error(trap.clone()).is_ok());
+        assert_eq!(verdict_class(&Err(trap)), MetricsVerdict::Invalid);
+        let death = ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath);
+        assert!(verdict_policy::verdict_from_host_error(death.clone()).is_ok());
+        assert_eq!(verdict_class(&Err(death)), MetricsVerdict::PossiblyInvalid);
+        assert_eq!(
+            verdict_class(&Err(ValidationError::ExecutionDeadline)),
+            MetricsVerdict::Error
+        );
+    }
 }
