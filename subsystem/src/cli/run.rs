@@ -39,14 +39,28 @@ pub struct RunArgs {
     /// and every request is dropped.
     #[arg(long)]
     pub collator: bool,
-    /// Execute workers.
-    #[arg(long, default_value_t = 2)]
+    /// Execute workers (polkadot's flag; `--execute-workers` is an alias).
+    #[arg(
+        long = "execute-workers-max-num",
+        alias = "execute-workers",
+        default_value_t = 2
+    )]
     pub execute_workers: usize,
-    /// Prepare workers for normal-priority work.
-    #[arg(long, default_value_t = 1)]
+    /// Prepare workers for normal-priority work (polkadot's flag; `--prepare-workers-soft`
+    /// is an alias).
+    #[arg(
+        long = "prepare-workers-soft-max-num",
+        alias = "prepare-workers-soft",
+        default_value_t = 1
+    )]
     pub prepare_workers_soft: usize,
-    /// Prepare workers when critical work waits.
-    #[arg(long, default_value_t = 2)]
+    /// Prepare workers when critical work waits (polkadot's flag; `--prepare-workers-hard`
+    /// is an alias).
+    #[arg(
+        long = "prepare-workers-hard-max-num",
+        alias = "prepare-workers-hard",
+        default_value_t = 2
+    )]
     pub prepare_workers_hard: usize,
     /// Port of the Prometheus endpoint (`/metrics`); 0 picks a free one.
     #[arg(long, default_value_t = 9615)]
@@ -157,7 +171,13 @@ pub async fn run(args: RunArgs) -> u8 {
     let spawner = TokioSpawner::current();
     let built = match &host {
         Some(h) => build_overseer(
-            CandidateValidationSubsystem::new(h.clone(), candidate_validation::Config::default()),
+            CandidateValidationSubsystem::new(
+                h.clone(),
+                candidate_validation::Config {
+                    metrics: metrics.clone(),
+                    ..Default::default()
+                },
+            ),
             RuntimeApiSubsystem::new(store),
             driver,
             spawner,
