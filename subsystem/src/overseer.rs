@@ -72,6 +72,10 @@ pub enum SubsystemError {
     /// The validation host could not be started.
     #[error("the validation host could not start: {0}")]
     HostStart(ValidationError),
+    /// The validation host stopped on its own: the node must stop (the message says why and
+    /// what the operator does, e.g. restart after an in-place upgrade).
+    #[error("{0}")]
+    HostStopped(String),
     /// A subsystem's context failed (used by test contexts).
     #[error("subsystem context: {0}")]
     Context(String),

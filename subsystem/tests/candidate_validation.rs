@@ -899,3 +899,35 @@ async fn real_host_conclude_with_a_job_in_flight_answers_and_stops_the_workers()
     }
     assert_eq!(our_workers(), Vec::<String>::new(), "workers left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_of_another_version_stops_the_subsystem_with_the_operators_message() {
+    let cache = tempfile::tempdir().unwrap();
+    // Workers answer the handshake of a node of another version as after an in-place
+    // upgrade of the binaries.
+    let config = host::Config {
+        workers_path: Some(workers_dir()),
+        cache_path: Some(cache.path().to_path_buf()),
+        node_version_override: Some("0.0.0-other".into()),
+        ..Default::default()
+    };
+    let sub = CandidateValidationSubsystem::with_host_config(config, Config::default());
+    let (_, unused) = mpsc::channel(1);
+    let mut h = Harness::with(sub, unused);
+    let answer = h.validate(&Fixture::valid()).await;
+    assert!(
+        answer.is_err(),
+        "no vote on a worker of another version: {answer:?}"
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(30), h.subsystem)
+        .await
+        .expect("the subsystem stops on its own")
+        .expect("the subsystem does not panic");
+    match ended {
+        Err(SubsystemError::HostStopped(msg)) => {
+            assert!(msg.contains("restart"), "{msg}");
+            assert!(msg.contains("in-place upgrade"), "{msg}");
+        }
+        other => panic!("the subsystem went on or ended otherwise: {other:?}"),
+    }
+}

@@ -122,13 +122,14 @@ impl<Context> CandidateValidationSubsystem {
                 Ok((host, task)) => {
                     let (stopped_tx, stopped_rx) = oneshot::channel();
                     let task = async move {
-                        if let Err(e) = task.await {
+                        let exit = task.await.err().map(|e| e.to_string());
+                        if let Some(e) = &exit {
                             tracing::error!(target: LOG_TARGET, "the validation host stopped: {e}");
                         }
-                        let _ = stopped_tx.send(());
+                        let _ = stopped_tx.send(exit);
                     };
                     match ctx.spawn("pvf-validation-host", Box::pin(task)) {
-                        Ok(()) => run(ctx, host, config, Some(stopped_rx)).boxed(),
+                        Ok(()) => run(ctx, host, config, Some(stopped_rx.shared())).boxed(),
                         Err(e) => async move { Err(e) }.boxed(),
                     }
                 }
@@ -142,6 +143,10 @@ impl<Context> CandidateValidationSubsystem {
     }
 }
 
+/// Resolves when a host the subsystem started has stopped, with the reason if it stopped on
+/// its own ([`host::HostExit`]).
+type HostStopped = futures::future::Shared<oneshot::Receiver<Option<String>>>;
+
 /// What the main loop waits for while every job slot is taken.
 enum AtCapacity {
     Slot(OwnedSemaphorePermit),
@@ -153,7 +158,7 @@ async fn run<Context>(
     mut ctx: Context,
     host: ValidationHost,
     config: Config,
-    host_stopped: Option<oneshot::Receiver<()>>,
+    host_stopped: Option<HostStopped>,
 ) -> Result<(), SubsystemError> {
     let limit = config.max_parallel_tasks.clamp(1, u32::MAX as usize);
     let slots = Arc::new(Semaphore::new(limit));
@@ -185,7 +190,23 @@ async fn run<Context>(
             }
         };
 
-        match ctx.recv().await? {
+        let next = match &host_stopped {
+            None => ctx.recv().await?,
+            Some(stopped) => futures::select! {
+                next = ctx.recv().fuse() => next?,
+                exit = stopped.clone() => {
+                    // A host this subsystem started stops on its own only when the node
+                    // must (a worker binary of another version): so does the node.
+                    let why = exit
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| "the validation host stopped".into());
+                    let _ = shutdown_tx.send(true);
+                    return Err(SubsystemError::HostStopped(why));
+                }
+            },
+        };
+        match next {
             FromOrchestra::Signal(Signal::Conclude) => {
                 drop(slot);
                 return conclude(&slots, limit, shutdown_tx, host, host_stopped).await;
@@ -215,7 +236,7 @@ async fn conclude(
     limit: usize,
     shutdown_tx: watch::Sender<bool>,
     host: ValidationHost,
-    host_stopped: Option<oneshot::Receiver<()>>,
+    host_stopped: Option<HostStopped>,
 ) -> Result<(), SubsystemError> {
     let _ = shutdown_tx.send(true);
     let all = u32::try_from(limit).expect("clamped to u32");

@@ -8,7 +8,7 @@
 //! host is shutting down).
 
 use super::{
-    classify, exchange,
+    WALL_CLOCK_FACTOR, classify, exchange,
     execute_queue::{ExecuteJob, ExecuteQueue, Viability},
     spawner::Spawner,
     worker::WorkerHandle,
@@ -192,7 +192,8 @@ impl ExecutePool {
 }
 
 /// One execution: a worker bound to the job's executor parameters (the idle one given, or a
-/// new one, spawned again while the request's timeout allows), one request, its outcome.
+/// new one, spawned again while the request's wall-clock deadline, [`WALL_CLOCK_FACTOR`] ×
+/// its timeout from its arrival, allows), one request, its outcome.
 /// The wall-clock time of the request is recorded whatever the outcome
 /// (`polkadot_pvf_execution_time`, as the reference times every job, timeouts included).
 async fn execute_job(
@@ -208,7 +209,8 @@ async fn execute_job(
     let (mut worker, params) = match worker {
         Some(w) => w,
         None => {
-            let deadline = job.pending.received + req.exec_timeout;
+            let deadline =
+                job.pending.received + req.exec_timeout.saturating_mul(WALL_CLOCK_FACTOR);
             let spawned = tokio::select! {
                 spawned = spawner.spawn(WorkerKind::Execute, deadline) => spawned,
                 () = spawner.stopping() => return (None, Err(host_shutting_down())),
