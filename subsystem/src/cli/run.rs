@@ -235,17 +235,24 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         })
         .unwrap_or_default();
-    if let Some(running) = host_running
-        && tokio::time::timeout(Duration::from_secs(15), running)
-            .await
-            .is_err()
-    {
-        eprintln!("pvf-node: the validation host did not stop in time");
+    let mut host_exit = None;
+    if let Some(running) = host_running {
+        match tokio::time::timeout(Duration::from_secs(15), running).await {
+            Err(_) => eprintln!("pvf-node: the validation host did not stop in time"),
+            Ok(Ok(Err(e))) => host_exit = Some(e.to_string()),
+            Ok(_) => {}
+        }
     }
     print!(
         "{}",
         summary::render(&outcomes, &counters, started.elapsed())
     );
+    if let Some(message) = host_exit {
+        // The host stopped on its own (a worker binary of another version): the node stops
+        // with the operator's message, whatever the workload got.
+        eprintln!("pvf-node: {message}");
+        return EXIT_OTHER;
+    }
     if args.collator {
         println!(
             "collator mode: no worker was started; {} requests were dropped by the dummy subsystem",
