@@ -55,8 +55,9 @@ impl Spawner {
     }
 
     /// Spawns a worker, trying again after a short pause while the failure may be transient
-    /// (a timeout, an early exit, an I/O error, a handshake cut short) and `deadline` leaves
-    /// time for another attempt (at least one attempt is always made). A missing binary, a
+    /// (a timeout, an early exit, an I/O error, a handshake cut short) and `deadline` has not
+    /// passed by the end of the pause (at least one attempt is always made; the last may end
+    /// up to one spawn timeout past the deadline). A missing binary, a
     /// sandbox failure or a version mismatch is final at once; a version mismatch also stops
     /// the host (see [`Self::fatal`]).
     pub(crate) async fn spawn(
@@ -88,8 +89,7 @@ impl Spawner {
                     if let SpawnError::VersionMismatch { .. } = &e {
                         self.version_mismatch(&e);
                     }
-                    let next = Instant::now() + SPAWN_RETRY_DELAY + self.config.spawn_timeout;
-                    if !transient || next > deadline {
+                    if !transient || Instant::now() + SPAWN_RETRY_DELAY >= deadline {
                         return Err(classify::spawn_error(e));
                     }
                     tracing::warn!(error = %e, attempt, "spawning a worker failed; trying again");
