@@ -184,6 +184,7 @@ impl ExecutorParams {
     pub fn exec_timeout(&self, kind: PvfExecKind) -> Duration {
         let kind = match kind {
             PvfExecKind::Dispute => PvfExecKind::Approval,
+            PvfExecKind::BackingSystemParas => PvfExecKind::Backing,
             k => k,
         };
         self.first(|p| match p {

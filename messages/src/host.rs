@@ -75,9 +75,9 @@ pub struct ExecutePvf {
     pub exec_timeout: Duration,
     /// Backing, approval or dispute: sets the priority and whether retries are allowed.
     pub exec_kind: PvfExecKind,
-    /// For backing: the relay parent the candidate is built on. When it leaves the active
-    /// leaves (see [`ToHost::UpdateActiveLeaves`]) a queued job is dropped with
-    /// [`ValidationError::ExecutionDeadline`].
+    /// For backing: the relay parent the candidate is built on. When it is neither an active
+    /// leaf nor within a leaf's allowed ancestry (see [`ToHost::UpdateActiveLeaves`]) a queued
+    /// job is dropped with [`ValidationError::ExecutionDeadline`].
     pub relay_parent: Option<Hash>,
     /// Where the answer goes.
     pub response: oneshot::Sender<ValidationOutcome>,
@@ -100,12 +100,32 @@ pub enum ToHost {
         /// The PVFs.
         pvfs: Vec<PvfPrepData>,
     },
-    /// The relay-chain blocks that are now active leaves; queued backing jobs built on any
-    /// other relay parent are dropped.
+    /// The relay-chain blocks that are now active leaves, each with its allowed ancestry;
+    /// queued backing jobs whose relay parent is none of them are dropped.
     UpdateActiveLeaves {
-        /// The active leaves.
-        active: Vec<Hash>,
+        /// The active leaves (the full set).
+        active: Vec<ActiveLeaf>,
     },
+}
+
+/// An active leaf and the relay parents a backing candidate may be built on under it (with
+/// asynchronous backing, the leaf's ancestors within the allowed ancestry).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActiveLeaf {
+    /// The leaf.
+    pub hash: Hash,
+    /// Its ancestors within the allowed ancestry, most recent first.
+    pub ancestors: Vec<Hash>,
+}
+
+impl From<Hash> for ActiveLeaf {
+    /// A leaf without allowed ancestry (synchronous backing).
+    fn from(hash: Hash) -> Self {
+        Self {
+            hash,
+            ancestors: Vec::new(),
+        }
+    }
 }
 
 /// The prepare-queue priority of a preparation.

@@ -200,6 +200,10 @@ pub enum PvfExecKind {
     /// Dispute participation: like approval, highest priority.
     #[codec(index = 2)]
     Dispute,
+    /// Backing a candidate of a system parachain: as backing (2 s, never retried), scheduled
+    /// before other backing (the reference's `PvfExecKind::BackingSystemParas`).
+    #[codec(index = 3)]
+    BackingSystemParas,
 }
 
 impl PvfExecKind {
@@ -209,7 +213,14 @@ impl PvfExecKind {
             Self::Backing => "backing",
             Self::Approval => "approval",
             Self::Dispute => "dispute",
+            Self::BackingSystemParas => "backing_system_paras",
         }
+    }
+
+    /// Whether this is backing (of a system parachain or not): never retried, dropped from
+    /// the queue once its relay parent leaves the allowed ancestry of the active leaves.
+    pub fn is_backing(self) -> bool {
+        matches!(self, Self::Backing | Self::BackingSystemParas)
     }
 }
 

@@ -97,7 +97,7 @@ pub fn next_step(
     use PossiblyInvalidError as P;
     use ValidationError as V;
     // As in the reference, even a retry that does not wait needs this much time left.
-    if kind == PvfExecKind::Backing || elapsed + retry_delay > timeout {
+    if kind.is_backing() || elapsed + retry_delay > timeout {
         return Next::Answer;
     }
     let (counter, next) = match e {

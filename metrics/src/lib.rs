@@ -30,6 +30,9 @@
 //! | `polkadot_pvf_preparation_peak_tracked_allocation` | histogram, KiB | | [`Metrics::observe_preparation_peak_tracked_allocation`] |
 //! | `polkadot_parachain_candidate_validation_code_size` | histogram, bytes | | [`Metrics::observe_code_size`] |
 //! | `polkadot_parachain_candidate_validation_pov_size` | histogram, bytes | `compressed` | [`Metrics::observe_pov_size`] |
+//! | `polkadot_parachain_validation_requests_total` | counter | `validity` | [`Metrics::on_validation_request`] |
+//! | `polkadot_parachain_candidate_validation_validate_from_exhaustive` | histogram, s | | [`Metrics::observe_validate_from_exhaustive`] |
+//! | `polkadot_parachain_candidate_validation_validate_candidate_exhaustive` | histogram, s | | [`Metrics::observe_validate_candidate_exhaustive`] |
 //! | `pvf_host_candidate_latency_seconds` | histogram, s | | [`Metrics::observe_candidate_latency`] |
 //! | `pvf_host_queue_depth` | gauge | `queue`, `priority` | [`Metrics::set_queue_depth`] |
 //! | `pvf_host_retries_total` | counter | `queue`, `reason` | [`Metrics::on_retry`] |
@@ -87,11 +90,14 @@ impl Flavor {
 pub enum VerdictClass {
     /// The candidate is valid.
     Valid,
-    /// The candidate is invalid for a deterministic reason (a vote against it).
+    /// The candidate is invalid for a deterministic reason of its own (a vote against it).
+    /// Never a preparation failure: code that fails to prepare during validation gets no vote.
     Invalid,
-    /// The candidate may be invalid, but the cause was ambiguous (no vote against it).
+    /// The cause was ambiguous (a worker or job died, a job panicked, a runtime could not be
+    /// built) and persisted through the reference's retries: the node votes against the
+    /// candidate, as the reference does.
     PossiblyInvalid,
-    /// A local, internal error: no verdict on the candidate at all.
+    /// No vote on the candidate at all: a local fault, a preparation failure, a deadline.
     Error,
 }
 
@@ -156,6 +162,9 @@ struct Inner {
     cache_hits: IntCounter,
     cache_misses: IntCounter,
     preparations_started: IntCounter,
+    validation_requests: IntCounterVec,
+    validate_from_exhaustive: Histogram,
+    validate_candidate_exhaustive: Histogram,
 }
 
 fn counter_vec(
@@ -304,6 +313,24 @@ impl Metrics {
                 "polkadot_pvf_preparation_peak_tracked_allocation",
                 "peak allocation observed for preparation (in kilobytes)",
                 memory_kib,
+            )?,
+            validation_requests: counter_vec(
+                r,
+                "polkadot_parachain_validation_requests_total",
+                "Number of validation requests served.",
+                &["validity"],
+            )?,
+            validate_from_exhaustive: histogram(
+                r,
+                "polkadot_parachain_candidate_validation_validate_from_exhaustive",
+                "Time spent within `candidate_validation::validate_from_exhaustive`",
+                prometheus::DEFAULT_BUCKETS.to_vec(),
+            )?,
+            validate_candidate_exhaustive: histogram(
+                r,
+                "polkadot_parachain_candidate_validation_validate_candidate_exhaustive",
+                "Time spent within `candidate_validation::validate_candidate_exhaustive`",
+                prometheus::DEFAULT_BUCKETS.to_vec(),
             )?,
             code_size: histogram(
                 r,
@@ -531,6 +558,44 @@ impl Metrics {
             .pov_size
             .with_label_values(&[label])
             .observe(bytes as f64);
+    }
+
+    // --- candidate validation (reference names) ---
+
+    /// A validation request was answered with `validity`
+    /// (`polkadot_parachain_validation_requests_total{validity}`): `valid`, `invalid`, or
+    /// one of the reference's `internal failure (prepare|execute|misc)` for an answer that is
+    /// no vote.
+    pub fn on_validation_request(&self, validity: &str) {
+        self.0
+            .validation_requests
+            .with_label_values(&[validity])
+            .inc();
+    }
+
+    /// Wall-clock time of one `ValidateFromExhaustive` request in candidate validation, from
+    /// its first check to its answer
+    /// (`polkadot_parachain_candidate_validation_validate_from_exhaustive`).
+    pub fn observe_validate_from_exhaustive(&self, elapsed: Duration) {
+        self.0
+            .validate_from_exhaustive
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Wall-clock time of the host's part of a validation (preparation if needed, execution,
+    /// retries) (`polkadot_parachain_candidate_validation_validate_candidate_exhaustive`).
+    pub fn observe_validate_candidate_exhaustive(&self, elapsed: Duration) {
+        self.0
+            .validate_candidate_exhaustive
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// How many validation requests were answered with `validity`.
+    pub fn validation_requests(&self, validity: &str) -> u64 {
+        self.0
+            .validation_requests
+            .with_label_values(&[validity])
+            .get()
     }
 
     // --- host-specific (pvf_host_*) ---

@@ -28,7 +28,7 @@
 pub use orchestra::*;
 
 pub use pvf_messages::candidate_validation::{CandidateValidationMessage, RuntimeApiMessage};
-use pvf_messages::{Hash, ValidationError};
+use pvf_messages::{ValidationError, host::ActiveLeaf};
 use std::any::Any;
 
 /// How long [`Overseer::run`] waits for the subsystems to end after `Conclude`.
@@ -37,9 +37,10 @@ pub const CONCLUDE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A signal broadcast to every subsystem.
 #[derive(Clone, Debug)]
 pub enum Signal {
-    /// The relay-chain blocks that are now the active leaves (the full set, not a delta).
-    /// Backing jobs built on any other relay parent may be dropped.
-    ActiveLeaves(Vec<Hash>),
+    /// The relay-chain blocks that are now the active leaves (the full set, not a delta),
+    /// each with its allowed ancestry. Backing jobs built on any other relay parent may be
+    /// dropped.
+    ActiveLeaves(Vec<ActiveLeaf>),
     /// Stop: finish or abandon in-flight work and return.
     Conclude,
 }
@@ -57,7 +58,7 @@ pub enum Event {
         origin: &'static str,
     },
     /// Broadcast [`Signal::ActiveLeaves`] with these leaves.
-    ActiveLeaves(Vec<Hash>),
+    ActiveLeaves(Vec<ActiveLeaf>),
     /// Conclude every subsystem and return from [`Overseer::run`].
     Stop,
 }
@@ -71,6 +72,10 @@ pub enum SubsystemError {
     /// The validation host could not be started.
     #[error("the validation host could not start: {0}")]
     HostStart(ValidationError),
+    /// The validation host stopped on its own: the node must stop (the message says why and
+    /// what the operator does, e.g. restart after an in-place upgrade).
+    #[error("{0}")]
+    HostStopped(String),
     /// A subsystem's context failed (used by test contexts).
     #[error("subsystem context: {0}")]
     Context(String),
@@ -181,7 +186,9 @@ impl Handle {
     }
 
     /// Broadcasts the new set of active leaves.
-    pub async fn active_leaves(&mut self, leaves: Vec<Hash>) {
+    /// A bare [`Hash`](pvf_messages::Hash) is a leaf without allowed ancestry.
+    pub async fn active_leaves(&mut self, leaves: impl IntoIterator<Item = impl Into<ActiveLeaf>>) {
+        let leaves = leaves.into_iter().map(Into::into).collect();
         self.send(Event::ActiveLeaves(leaves)).await
     }
 

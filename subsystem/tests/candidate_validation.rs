@@ -261,6 +261,62 @@ async fn basic_check_failures_are_invalid_and_never_reach_the_host() {
 }
 
 #[tokio::test]
+async fn validation_requests_are_counted_by_validity_as_the_reference() {
+    let metrics = pvf_metrics::Metrics::new();
+    let mut h = Harness::start(Config {
+        metrics: metrics.clone(),
+        ..Config::default()
+    });
+    let fixture = Fixture::valid();
+
+    let (msg, rx) = fixture.message(PvfExecKind::Backing);
+    h.ctx.send_message(msg).await;
+    let req = h.execute_request().await;
+    req.response.send(Ok(fixture.result.clone())).unwrap();
+    assert!(matches!(due(rx).await, Ok(CandidateVerdict::Valid(..))));
+
+    let mut pov_hash = Fixture::valid();
+    pov_hash.pov.block_data.0.push(0);
+    assert_eq!(
+        h.validate(&pov_hash).await,
+        invalid(InvalidCandidateReason::PoVHashMismatch)
+    );
+
+    // Code that fails to prepare during validation: no vote, counted as a failure.
+    let (msg, rx) = fixture.message(PvfExecKind::Approval);
+    h.ctx.send_message(msg).await;
+    let req = h.execute_request().await;
+    let prep = PrepareError::Prevalidation("not wasm".into());
+    req.response
+        .send(Err(ValidationError::Preparation(prep)))
+        .unwrap();
+    assert!(due(rx).await.is_err());
+
+    assert_eq!(metrics.validation_requests("valid"), 1);
+    assert_eq!(metrics.validation_requests("invalid"), 1);
+    assert_eq!(metrics.validation_requests("internal failure (prepare)"), 1);
+    let count = |name: &str| metrics.sample_value(name, &[]).unwrap_or(0.0);
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_validate_from_exhaustive_count"),
+        3.0
+    );
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_validate_candidate_exhaustive_count"),
+        2.0,
+        "only requests that reach the host"
+    );
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_pov_size_count"),
+        2.0
+    );
+    assert_eq!(
+        count("polkadot_parachain_candidate_validation_code_size_count"),
+        2.0
+    );
+    h.conclude().await;
+}
+
+#[tokio::test]
 async fn outputs_are_checked_against_the_receipt() {
     let mut h = Harness::start(Config::default());
     let fixture = Fixture::valid();
@@ -405,7 +461,7 @@ async fn the_dummy_drops_requests() {
     let (msg, precheck_rx) = precheck_message(Fixture::valid().validation_code.hash());
     handle.send_message(msg).await;
     handle
-        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT]))
+        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT.into()]))
         .await;
 
     let dropped = tokio::time::timeout(DUE, rx).await.expect("not dropped");
@@ -518,6 +574,7 @@ async fn concurrency_is_bounded_and_conclude_answers_in_flight_requests() {
     const LIMIT: usize = 3;
     let mut h = Harness::start(Config {
         max_parallel_tasks: LIMIT,
+        ..Default::default()
     });
     let fixture = Fixture::valid();
 
@@ -536,10 +593,10 @@ async fn concurrency_is_bounded_and_conclude_answers_in_flight_requests() {
 
     // Signals are still handled at the limit.
     h.ctx
-        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT]))
+        .send_signal(Signal::ActiveLeaves(vec![RELAY_PARENT.into()]))
         .await;
     match h.host_request().await {
-        ToHost::UpdateActiveLeaves { active } => assert_eq!(active, vec![RELAY_PARENT]),
+        ToHost::UpdateActiveLeaves { active } => assert_eq!(active, vec![RELAY_PARENT.into()]),
         other => panic!("expected the active leaves, got {other:?}"),
     }
 
@@ -590,7 +647,10 @@ impl<Context> OneCandidate {
 /// and reports the active leaves it is told.
 fn spawn_fake_host(
     result: ValidationResult,
-) -> (ValidationHost, mpsc::UnboundedReceiver<Vec<Hash>>) {
+) -> (
+    ValidationHost,
+    mpsc::UnboundedReceiver<Vec<pvf_messages::host::ActiveLeaf>>,
+) {
     let (tx, mut rx) = mpsc::channel(16);
     let (leaves_tx, leaves_rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -639,7 +699,7 @@ async fn the_overseer_routes_between_subsystems() {
     assert_eq!(due(rx).await, PreCheckOutcome::Valid);
     handle.active_leaves(vec![RELAY_PARENT]).await;
     let active = tokio::time::timeout(DUE, leaves.recv()).await.unwrap();
-    assert_eq!(active, Some(vec![RELAY_PARENT]));
+    assert_eq!(active, Some(vec![RELAY_PARENT.into()]));
 
     // From the workload subsystem: a candidate. The workload then ends, and so does the
     // overseer.
@@ -838,4 +898,36 @@ async fn real_host_conclude_with_a_job_in_flight_answers_and_stops_the_workers()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(our_workers(), Vec::<String>::new(), "workers left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_of_another_version_stops_the_subsystem_with_the_operators_message() {
+    let cache = tempfile::tempdir().unwrap();
+    // Workers answer the handshake of a node of another version as after an in-place
+    // upgrade of the binaries.
+    let config = host::Config {
+        workers_path: Some(workers_dir()),
+        cache_path: Some(cache.path().to_path_buf()),
+        node_version_override: Some("0.0.0-other".into()),
+        ..Default::default()
+    };
+    let sub = CandidateValidationSubsystem::with_host_config(config, Config::default());
+    let (_, unused) = mpsc::channel(1);
+    let mut h = Harness::with(sub, unused);
+    let answer = h.validate(&Fixture::valid()).await;
+    assert!(
+        answer.is_err(),
+        "no vote on a worker of another version: {answer:?}"
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(30), h.subsystem)
+        .await
+        .expect("the subsystem stops on its own")
+        .expect("the subsystem does not panic");
+    match ended {
+        Err(SubsystemError::HostStopped(msg)) => {
+            assert!(msg.contains("restart"), "{msg}");
+            assert!(msg.contains("in-place upgrade"), "{msg}");
+        }
+        other => panic!("the subsystem went on or ended otherwise: {other:?}"),
+    }
 }

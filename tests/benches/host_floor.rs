@@ -151,7 +151,10 @@ fn start_host(
     execute_workers: usize,
 ) -> (ValidationHost, tokio::task::JoinHandle<()>) {
     let (handle, run) = host::start(host_config(cache, execute_workers)).expect("the host starts");
-    (handle, tokio::spawn(run))
+    (
+        handle,
+        tokio::spawn(async move { run.await.expect("the host stops cleanly") }),
+    )
 }
 
 async fn stop(host: ValidationHost, running: tokio::task::JoinHandle<()>) {

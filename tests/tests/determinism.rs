@@ -550,7 +550,10 @@ async fn run_host(
     }
     let stats = host.stats();
     drop(host);
-    running.await.expect("the host stops cleanly");
+    running
+        .await
+        .expect("the host task does not panic")
+        .expect("the host stops cleanly");
     (digests, stats)
 }
 

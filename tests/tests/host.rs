@@ -5,7 +5,10 @@ use parity_scale_codec::Encode;
 use pvf_messages::{
     BlockData, ExecutorParams, Hash, HeadData, InternalValidationError, InvalidCandidate,
     PossiblyInvalidError, PrepareError, PvfExecKind, PvfPrepKind, ValidationCode, ValidationError,
-    ValidationParams, candidate_validation::CandidateVerdict, host::PvfPrepData, verdict_policy,
+    ValidationParams,
+    candidate_validation::CandidateVerdict,
+    host::{ActiveLeaf, PvfPrepData},
+    verdict_policy,
 };
 use pvf_subsystem::host::{self, Config, ValidationHost};
 use pvf_test_pvfs::adder_chain;
@@ -27,7 +30,10 @@ fn config(cache: &Path) -> Config {
 /// Starts a host on the current runtime; the returned join handle ends when it has stopped.
 fn start(cfg: Config) -> (ValidationHost, tokio::task::JoinHandle<()>) {
     let (handle, run) = host::start(cfg).expect("host starts");
-    (handle, tokio::spawn(run))
+    (
+        handle,
+        tokio::spawn(async move { run.await.expect("the host stops cleanly") }),
+    )
 }
 
 fn pvf(code: &[u8]) -> PvfPrepData {
@@ -311,6 +317,11 @@ async fn a_corrupted_artifact_is_prepared_again_and_retried_for_approval_only() 
         ),
         "backing never retries: {err:?}"
     );
+    // The sweeper deletes it off the host's executor, soon after the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while artifact.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(!artifact.exists(), "the unusable artifact is deleted");
     run_adder(&host, PvfExecKind::Backing).await.unwrap();
     assert_eq!(host.stats().preparations, 2);
@@ -438,7 +449,7 @@ async fn a_dispute_is_not_delayed_by_a_flood_of_backing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backing_jobs_on_a_relay_parent_that_left_the_active_leaves_are_dropped() {
+async fn backing_jobs_within_the_allowed_ancestry_run_and_beyond_it_are_dropped() {
     let cache = tempfile::tempdir().unwrap();
     let mut cfg = config(cache.path());
     cfg.execute_workers = 1;
@@ -446,6 +457,7 @@ async fn backing_jobs_on_a_relay_parent_that_left_the_active_leaves_are_dropped(
     run_undying(&host, 1, Duration::from_secs(2), PvfExecKind::Backing, None)
         .await
         .unwrap();
+    // One worker, kept busy, so that the backing jobs below wait in the queue.
     let busy = {
         let host = host.clone();
         tokio::spawn(async move {
@@ -460,8 +472,10 @@ async fn backing_jobs_on_a_relay_parent_that_left_the_active_leaves_are_dropped(
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let (old, new) = (Hash([1; 32]), Hash([2; 32]));
-    let stale = {
+    // Relay chain: old <- ancestor <- leaf <- new leaf; the new leaf's allowed ancestry
+    // reaches back to `ancestor` only.
+    let (old, ancestor, leaf, new) = (Hash([1; 32]), Hash([2; 32]), Hash([3; 32]), Hash([4; 32]));
+    let backing_on = |relay_parent: Hash| {
         let host = host.clone();
         tokio::spawn(async move {
             run_undying(
@@ -469,18 +483,28 @@ async fn backing_jobs_on_a_relay_parent_that_left_the_active_leaves_are_dropped(
                 1,
                 Duration::from_secs(12),
                 PvfExecKind::Backing,
-                Some(old),
+                Some(relay_parent),
             )
             .await
         })
     };
+    let (stale, viable) = (backing_on(old), backing_on(ancestor));
     tokio::time::sleep(Duration::from_millis(20)).await;
-    host.update_active_leaves(vec![new]).await;
+    host.update_active_leaves([ActiveLeaf {
+        hash: new,
+        ancestors: vec![leaf, ancestor],
+    }])
+    .await;
     assert_eq!(
         stale.await.unwrap().unwrap_err(),
-        ValidationError::ExecutionDeadline
+        ValidationError::ExecutionDeadline,
+        "beyond the allowed ancestry: dropped"
     );
     busy.await.unwrap().unwrap();
+    viable
+        .await
+        .unwrap()
+        .expect("within the allowed ancestry: executed");
     drop(host);
     running.await.unwrap();
 }
@@ -558,7 +582,11 @@ async fn stale_artifacts_are_pruned_when_the_cache_is_too_big() {
 #[tokio::test]
 async fn halting_pvf_times_out_through_the_host() {
     let cache = tempfile::tempdir().unwrap();
-    let (host, running) = start(config(cache.path()));
+    let metrics = pvf_metrics::Metrics::new();
+    let (host, running) = start(Config {
+        metrics: metrics.clone(),
+        ..config(cache.path())
+    });
     let r = host
         .execute_pvf(
             pvf(pvf_test_pvfs::halt()),
@@ -577,6 +605,24 @@ async fn halting_pvf_times_out_through_the_host() {
         0,
         "a timeout is a verdict, not retried"
     );
+    // The timed-out job is in `polkadot_pvf_execution_time` (wall clock, as the reference
+    // times every job), above the bucket its 300 ms budget exceeds.
+    let bucket = |le: &str| {
+        metrics
+            .sample_value("polkadot_pvf_execution_time_bucket", &[("le", le)])
+            .unwrap()
+    };
+    assert_eq!(
+        metrics.sample_value("polkadot_pvf_execution_time_count", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        bucket("0.25"),
+        0.0,
+        "a job that used its 300 ms is not below 250 ms"
+    );
+    assert_eq!(bucket("+Inf"), 1.0);
+    assert_eq!(metrics.verdicts(pvf_metrics::VerdictClass::Invalid), 1);
     drop(host);
     running.await.unwrap();
 }

@@ -160,3 +160,45 @@ fn metrics_are_served_during_the_run() {
     let _ = stderr.read_to_string(&mut rest);
     assert!(child.wait().unwrap().success(), "{rest}");
 }
+
+/// Worker binaries replaced by ones of another version (what an in-place upgrade leaves):
+/// the node stops with a message telling the operator to restart it, and no verdict.
+#[test]
+fn workers_of_another_version_stop_the_node_with_the_operators_message() {
+    let workers = pvf_tests::faults::WorkerCopies::new();
+    for name in pvf_tests::faults::WORKER_BINARIES {
+        let real = workers.real(name);
+        // The real binary, told the node is another release: it refuses the handshake.
+        let script = format!(
+            "#!/bin/sh\nfor a; do shift; if [ -n \"$next\" ]; then a=0.0.0-other; next=; fi; \
+             [ \"$a\" = --node-version ] && next=1; set -- \"$@\" \"$a\"; done\nexec '{}' \"$@\"\n",
+            real.display()
+        );
+        workers.replace_with_script(name, &script);
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let workers_path = workers.path().to_string_lossy().into_owned();
+    let out = run(cache.path(), &["--workers-path", &workers_path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let last = stderr
+        .lines()
+        .rfind(|l| l.starts_with("pvf-node: "))
+        .unwrap_or_else(|| panic!("no message from pvf-node: {stderr}"));
+    assert!(last.contains("restart"), "{last}");
+    assert!(last.contains("in-place upgrade"), "{last}");
+    // The summary, when the workload ended before the host stopped, shows no vote.
+    for class in ["valid", "invalid", "possibly-invalid"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(class));
+        if let Some(row) = row {
+            assert_eq!(
+                row.split_whitespace().nth(1),
+                Some("0"),
+                "a verdict on workers of another version: {stdout}"
+            );
+        }
+    }
+}

@@ -66,12 +66,17 @@ pub const HOST_STOP_GRACE: Duration = Duration::from_secs(2);
 pub struct Config {
     /// At most this many requests are worked on at once (at least 1); more wait unread.
     pub max_parallel_tasks: usize,
+    /// Where candidate validation records its metrics (the reference's
+    /// `polkadot_parachain_validation_requests_total`, `…_validate_from_exhaustive`,
+    /// `…_validate_candidate_exhaustive`, code and PoV sizes).
+    pub metrics: pvf_metrics::Metrics,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             max_parallel_tasks: DEFAULT_MAX_PARALLEL_TASKS,
+            metrics: pvf_metrics::Metrics::default(),
         }
     }
 }
@@ -117,11 +122,14 @@ impl<Context> CandidateValidationSubsystem {
                 Ok((host, task)) => {
                     let (stopped_tx, stopped_rx) = oneshot::channel();
                     let task = async move {
-                        task.await;
-                        let _ = stopped_tx.send(());
+                        let exit = task.await.err().map(|e| e.to_string());
+                        if let Some(e) = &exit {
+                            tracing::error!(target: LOG_TARGET, "the validation host stopped: {e}");
+                        }
+                        let _ = stopped_tx.send(exit);
                     };
                     match ctx.spawn("pvf-validation-host", Box::pin(task)) {
-                        Ok(()) => run(ctx, host, config, Some(stopped_rx)).boxed(),
+                        Ok(()) => run(ctx, host, config, Some(stopped_rx.shared())).boxed(),
                         Err(e) => async move { Err(e) }.boxed(),
                     }
                 }
@@ -135,6 +143,10 @@ impl<Context> CandidateValidationSubsystem {
     }
 }
 
+/// Resolves when a host the subsystem started has stopped, with the reason if it stopped on
+/// its own ([`host::HostExit`]).
+type HostStopped = futures::future::Shared<oneshot::Receiver<Option<String>>>;
+
 /// What the main loop waits for while every job slot is taken.
 enum AtCapacity {
     Slot(OwnedSemaphorePermit),
@@ -146,7 +158,7 @@ async fn run<Context>(
     mut ctx: Context,
     host: ValidationHost,
     config: Config,
-    host_stopped: Option<oneshot::Receiver<()>>,
+    host_stopped: Option<HostStopped>,
 ) -> Result<(), SubsystemError> {
     let limit = config.max_parallel_tasks.clamp(1, u32::MAX as usize);
     let slots = Arc::new(Semaphore::new(limit));
@@ -178,7 +190,23 @@ async fn run<Context>(
             }
         };
 
-        match ctx.recv().await? {
+        let next = match &host_stopped {
+            None => ctx.recv().await?,
+            Some(stopped) => futures::select! {
+                next = ctx.recv().fuse() => next?,
+                exit = stopped.clone() => {
+                    // A host this subsystem started stops on its own only when the node
+                    // must (a worker binary of another version): so does the node.
+                    let why = exit
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| "the validation host stopped".into());
+                    let _ = shutdown_tx.send(true);
+                    return Err(SubsystemError::HostStopped(why));
+                }
+            },
+        };
+        match next {
             FromOrchestra::Signal(Signal::Conclude) => {
                 drop(slot);
                 return conclude(&slots, limit, shutdown_tx, host, host_stopped).await;
@@ -187,7 +215,14 @@ async fn run<Context>(
                 host.update_active_leaves(leaves).await;
             }
             FromOrchestra::Communication { msg } => {
-                let job = make_job(&mut ctx, &host, msg, slot, shutdown_rx.clone());
+                let job = make_job(
+                    &mut ctx,
+                    &host,
+                    &config.metrics,
+                    msg,
+                    slot,
+                    shutdown_rx.clone(),
+                );
                 ctx.spawn("candidate-validation-job", job)?;
             }
         }
@@ -201,7 +236,7 @@ async fn conclude(
     limit: usize,
     shutdown_tx: watch::Sender<bool>,
     host: ValidationHost,
-    host_stopped: Option<oneshot::Receiver<()>>,
+    host_stopped: Option<HostStopped>,
 ) -> Result<(), SubsystemError> {
     let _ = shutdown_tx.send(true);
     let all = u32::try_from(limit).expect("clamped to u32");
@@ -236,11 +271,13 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 fn make_job<Context>(
     ctx: &mut Context,
     host: &ValidationHost,
+    metrics: &pvf_metrics::Metrics,
     msg: CandidateValidationMessage,
     slot: OwnedSemaphorePermit,
     shutdown: watch::Receiver<bool>,
 ) -> futures::future::BoxFuture<'static, ()> {
     let host = host.clone();
+    let metrics = metrics.clone();
     match msg {
         CandidateValidationMessage::ValidateFromExhaustive {
             validation_data,
@@ -261,14 +298,17 @@ fn make_job<Context>(
             };
             async move {
                 let _slot = slot;
+                let started = std::time::Instant::now();
                 let answer = futures::select_biased! {
                     () = stopped(shutdown).fuse() => Err(ValidationFailed::ShuttingDown),
                     () = response_sender.cancellation().fuse() => {
                         tracing::debug!(target: LOG_TARGET, "the caller left: validation abandoned");
                         return;
                     }
-                    answer = validate::validate(&host, candidate).fuse() => answer,
+                    answer = validate::validate(&host, &metrics, candidate).fuse() => answer,
                 };
+                metrics.observe_validate_from_exhaustive(started.elapsed());
+                metrics.on_validation_request(validate::validity_label(&answer));
                 let _ = response_sender.send(answer);
             }
             .boxed()

@@ -110,3 +110,56 @@ pub fn main() -> ExitCode {
     });
     ExitCode::from(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> run::RunArgs {
+        let argv = ["pvf-node", "run"].iter().chain(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Run(a) => a,
+            other => panic!("not run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn worker_flags_take_polkadot_names_and_the_old_ones_as_aliases() {
+        let polkadot = run_args(&[
+            "--execute-workers-max-num",
+            "3",
+            "--prepare-workers-soft-max-num",
+            "2",
+            "--prepare-workers-hard-max-num",
+            "4",
+        ]);
+        let old = run_args(&[
+            "--execute-workers",
+            "3",
+            "--prepare-workers-soft",
+            "2",
+            "--prepare-workers-hard",
+            "4",
+        ]);
+        for a in [polkadot, old] {
+            assert_eq!(
+                (
+                    a.execute_workers,
+                    a.prepare_workers_soft,
+                    a.prepare_workers_hard
+                ),
+                (3, 2, 4)
+            );
+        }
+        let defaults = run_args(&[]);
+        assert_eq!(
+            (
+                defaults.execute_workers,
+                defaults.prepare_workers_soft,
+                defaults.prepare_workers_hard
+            ),
+            (2, 1, 2)
+        );
+        assert!(Cli::try_parse_from(["pvf-node", "run", "--execute-workers-max"]).is_err());
+    }
+}

@@ -39,14 +39,28 @@ pub struct RunArgs {
     /// and every request is dropped.
     #[arg(long)]
     pub collator: bool,
-    /// Execute workers.
-    #[arg(long, default_value_t = 2)]
+    /// Execute workers (polkadot's flag; `--execute-workers` is an alias).
+    #[arg(
+        long = "execute-workers-max-num",
+        alias = "execute-workers",
+        default_value_t = 2
+    )]
     pub execute_workers: usize,
-    /// Prepare workers for normal-priority work.
-    #[arg(long, default_value_t = 1)]
+    /// Prepare workers for normal-priority work (polkadot's flag; `--prepare-workers-soft`
+    /// is an alias).
+    #[arg(
+        long = "prepare-workers-soft-max-num",
+        alias = "prepare-workers-soft",
+        default_value_t = 1
+    )]
     pub prepare_workers_soft: usize,
-    /// Prepare workers when critical work waits.
-    #[arg(long, default_value_t = 2)]
+    /// Prepare workers when critical work waits (polkadot's flag; `--prepare-workers-hard`
+    /// is an alias).
+    #[arg(
+        long = "prepare-workers-hard-max-num",
+        alias = "prepare-workers-hard",
+        default_value_t = 2
+    )]
     pub prepare_workers_hard: usize,
     /// Port of the Prometheus endpoint (`/metrics`); 0 picks a free one.
     #[arg(long, default_value_t = 9615)]
@@ -157,7 +171,13 @@ pub async fn run(args: RunArgs) -> u8 {
     let spawner = TokioSpawner::current();
     let built = match &host {
         Some(h) => build_overseer(
-            CandidateValidationSubsystem::new(h.clone(), candidate_validation::Config::default()),
+            CandidateValidationSubsystem::new(
+                h.clone(),
+                candidate_validation::Config {
+                    metrics: metrics.clone(),
+                    ..Default::default()
+                },
+            ),
             RuntimeApiSubsystem::new(store),
             driver,
             spawner,
@@ -178,7 +198,26 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let overseer_running = tokio::spawn(overseer.run());
     handle.active_leaves(vec![driver::RELAY_PARENT]).await;
-    let outcomes = outcomes_rx.await.unwrap_or_default();
+    let mut host_running = host_running;
+    let outcomes = match host_running.as_mut() {
+        None => outcomes_rx.await.unwrap_or_default(),
+        Some(running) => tokio::select! {
+            outcomes = outcomes_rx => outcomes.unwrap_or_default(),
+            exit = running => {
+                // The host stops on its own only when the node must (a worker binary of
+                // another version): stop the node with its message.
+                let message = match exit {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(())) => "the validation host stopped".into(),
+                    Err(e) => format!("the validation host panicked: {e}"),
+                };
+                eprintln!("pvf-node: {message}");
+                handle.stop().await;
+                let _ = tokio::time::timeout(driver::STOP_GRACE, overseer_running).await;
+                return EXIT_OTHER;
+            }
+        },
+    };
     if tokio::time::timeout(driver::STOP_GRACE, overseer_running)
         .await
         .is_err()
@@ -196,17 +235,24 @@ pub async fn run(args: RunArgs) -> u8 {
             }
         })
         .unwrap_or_default();
-    if let Some(running) = host_running
-        && tokio::time::timeout(Duration::from_secs(15), running)
-            .await
-            .is_err()
-    {
-        eprintln!("pvf-node: the validation host did not stop in time");
+    let mut host_exit = None;
+    if let Some(running) = host_running {
+        match tokio::time::timeout(Duration::from_secs(15), running).await {
+            Err(_) => eprintln!("pvf-node: the validation host did not stop in time"),
+            Ok(Ok(Err(e))) => host_exit = Some(e.to_string()),
+            Ok(_) => {}
+        }
     }
     print!(
         "{}",
         summary::render(&outcomes, &counters, started.elapsed())
     );
+    if let Some(message) = host_exit {
+        // The host stopped on its own (a worker binary of another version): the node stops
+        // with the operator's message, whatever the workload got.
+        eprintln!("pvf-node: {message}");
+        return EXIT_OTHER;
+    }
     if args.collator {
         println!(
             "collator mode: no worker was started; {} requests were dropped by the dummy subsystem",

@@ -1,40 +1,41 @@
-//! The host actor: one task that owns the artifact table, both queues and both worker
-//! pools, and answers every request exactly once.
+//! The host actor: owns the artifact table, routes every request to the prepare pool or the
+//! execute pool, decides retries, prunes the cache, and answers every request exactly once.
 //!
-//! Jobs run in their own tasks (spawn a worker if none is idle, send one request, wait with
-//! the wall-clock limit) and report back as [`Event`]s, so the actor itself never waits on a
-//! worker. Retries and artifact deletions are [`verdict_policy`]'s decisions (the
-//! reference's: only for approval and dispute, once per class of failure, never past the
-//! request's execution timeout, each retry with what is left of it; a runtime-construction
-//! failure deletes the artifact and prepares it again before its retry, except for backing).
+//! ```text
+//!  ToHost ──▶ host ──ToPreparePool──▶ prepare pool ──FromPreparePool──▶ host
+//!              │  ──ToExecutePool──▶ execute pool ──FromExecutePool──▶ host
+//!              └──ToSweeper──▶ sweeper (file work on the blocking pool)
+//! ```
+//!
+//! Retries and artifact deletions are [`verdict_policy`]'s decisions (the reference's: only
+//! for approval and dispute, once per class of failure, never past the request's execution
+//! timeout, each retry with what is left of it; a runtime-construction failure deletes the
+//! artifact and prepares it again before its retry, except for backing). What a preparation
+//! outcome means for its waiters is in [`super::prepared`].
 
 use super::{
     Config,
-    artifacts::{ArtifactId, ArtifactState, ArtifactTable, CacheDir, FailedPreparation},
-    classify,
-    discovery::WorkerPaths,
-    exchange,
-    execute_queue::{ExecuteJob, ExecuteQueue, PendingExecute},
-    prepare_queue::{PrepareJob, PrepareLimits, PrepareQueue},
-    worker::{SpawnConfig, SpawnError, WorkerHandle},
+    artifacts::{ArtifactId, ArtifactState, ArtifactTable},
+    execute_pool::{FromExecutePool, ToExecutePool, host_shutting_down},
+    execute_queue::{ExecuteJob, PendingExecute, Viability},
+    prepare_pool::{FromPreparePool, ToPreparePool, shutting_down},
+    prepare_queue::PrepareJob,
+    sweeper::ToSweeper,
 };
-use futures::{FutureExt, channel::oneshot};
+use futures::channel::oneshot;
 use pvf_messages::{
-    ExecutorParams, Hash, InternalValidationError, PrepareError, PvfExecKind, PvfPrepKind,
-    ValidationError,
-    frame::FrameError,
+    PrepareError, ValidationError,
     host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
-    protocol::WorkerKind,
     verdict_policy::{self, Next},
 };
 use pvf_metrics::{Flavor, Metrics, VerdictClass as MetricsVerdict};
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
-    sync::Arc,
-    time::{Duration, Instant},
+    sync::{Arc, Mutex},
+    time::Instant,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Counters the host keeps for reports (the node's summary table).
 #[derive(Clone, Debug, Default)]
@@ -51,277 +52,157 @@ pub struct HostStats {
     pub artifacts_dropped_at_startup: u64,
 }
 
-/// What job tasks report back.
-pub(crate) enum Event {
-    Prepared {
-        id: ArtifactId,
-        kind: PvfPrepKind,
-        worker: Option<WorkerHandle>,
-        outcome: Result<(PathBuf, u64), PrepareFailure>,
-    },
-    Executed {
-        job: Box<ExecuteJob>,
-        worker: Option<(WorkerHandle, Arc<ExecutorParams>)>,
-        outcome: ValidationOutcome,
-    },
-    Retry(PendingExecute),
+/// Why the host stopped on its own, before every handle was dropped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HostExit {
+    /// A worker binary of another version answered: the node must be restarted.
+    #[error("{0}")]
+    WorkerVersionMismatch(String),
 }
 
-/// A failed preparation, and whether the fault was on this side (spawning the worker,
-/// installing the artifact): such faults are not remembered as the PVF's failure.
-pub(crate) struct PrepareFailure {
-    error: PrepareError,
-    local: bool,
-}
-
-impl PrepareFailure {
-    fn local(error: PrepareError) -> Self {
-        Self { error, local: true }
-    }
-
-    fn of_job(error: PrepareError) -> Self {
-        Self {
-            error,
-            local: false,
-        }
+/// The class of a final answer, as `pvf_host_verdicts_total` counts it: what the node does
+/// with it ([`verdict_policy::verdict_from_host_error`]). `invalid` and `possibly-invalid`
+/// are votes against the candidate (a deterministic failure; an ambiguous one that persisted
+/// through the retries); everything that is no vote, a deterministic preparation failure
+/// included, is `error`.
+pub(super) fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
+    match outcome {
+        Ok(_) => MetricsVerdict::Valid,
+        Err(ValidationError::Invalid(_)) => MetricsVerdict::Invalid,
+        Err(ValidationError::PossiblyInvalid(_)) => MetricsVerdict::PossiblyInvalid,
+        Err(
+            ValidationError::Preparation(_)
+            | ValidationError::Internal(_)
+            | ValidationError::ExecutionDeadline,
+        ) => MetricsVerdict::Error,
     }
 }
 
-/// Attempts at spawning a worker before giving up.
-const SPAWN_ATTEMPTS: u32 = 3;
-/// Pause between spawn attempts.
-const SPAWN_RETRY_DELAY: Duration = Duration::from_millis(500);
-
-/// Spawns workers; shared by the job tasks.
-struct Spawner {
-    paths: WorkerPaths,
-    config: SpawnConfig,
-    metrics: Metrics,
-    stop: tokio::sync::watch::Receiver<bool>,
-}
-
-fn flavor(kind: WorkerKind) -> Flavor {
-    match kind {
-        WorkerKind::Prepare => Flavor::Prepare,
-        WorkerKind::Execute => Flavor::Execute,
-    }
-}
-
-impl Spawner {
-    /// Spawns a worker, trying again after a short pause when the failure may be transient
-    /// (a timeout, an early exit, an I/O error); a missing binary or a version mismatch is
-    /// final at once.
-    async fn spawn(&self, kind: WorkerKind) -> Result<WorkerHandle, ValidationError> {
-        let mut attempt = 1;
-        loop {
-            self.metrics.on_worker_spawning(flavor(kind));
-            match WorkerHandle::spawn(kind, self.paths.get(kind), &self.config).await {
-                Ok(worker) => {
-                    self.metrics.on_worker_spawned(flavor(kind));
-                    return Ok(worker);
-                }
-                Err(e) => {
-                    // A worker that died or hung up during the handshake (killed from
-                    // outside, say) is as transient as one that exited before connecting.
-                    let transient = matches!(
-                        e,
-                        SpawnError::Timeout { .. }
-                            | SpawnError::ExitedEarly { .. }
-                            | SpawnError::Io { .. }
-                            | SpawnError::Handshake {
-                                err: FrameError::Closed
-                                    | FrameError::Io(_)
-                                    | FrameError::Truncated { .. },
-                                ..
-                            }
-                    );
-                    if !transient || attempt >= SPAWN_ATTEMPTS {
-                        return Err(classify::spawn_error(e));
-                    }
-                    tracing::warn!(error = %e, attempt, "spawning a worker failed; trying again");
-                    self.metrics.on_retry(flavor(kind), "spawn");
-                    attempt += 1;
-                    tokio::time::sleep(SPAWN_RETRY_DELAY).await;
-                }
-            }
-        }
-    }
-
-    /// An idle worker if it is still alive, else `None` (and it is counted as retired).
-    fn alive(&self, mut worker: WorkerHandle) -> Option<WorkerHandle> {
-        if worker.is_alive() {
-            return Some(worker);
-        }
-        tracing::warn!(
-            kind = worker.kind().as_str(),
-            "an idle worker died; replacing it"
-        );
-        self.metrics.on_worker_retired(flavor(worker.kind()));
-        None
-    }
-
-    /// Resolves once the host begins to shut down: running jobs are then abandoned, their
-    /// workers killed, and their requests answered as interrupted by the shutdown.
-    async fn stopping(&self) {
-        let mut stop = self.stop.clone();
-        let _ = stop.wait_for(|stopping| *stopping).await;
-    }
-
-    /// Kills a worker that cannot be reused.
-    async fn discard(&self, mut worker: WorkerHandle) {
-        self.metrics.on_worker_retired(flavor(worker.kind()));
-        worker.kill().await;
-    }
-}
-
-fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
-    use pvf_messages::VerdictClass as V;
-    match outcome.as_ref().map_err(ValidationError::class) {
-        Ok(_) | Err(V::Valid) => MetricsVerdict::Valid,
-        Err(V::Invalid) => MetricsVerdict::Invalid,
-        Err(V::PossiblyInvalid) => MetricsVerdict::PossiblyInvalid,
-        Err(V::Error) => MetricsVerdict::Error,
-    }
-}
-
-/// What is left of `pending`'s execution timeout: the CPU budget of a retry (the reference's
-/// `new_timeout`).
-fn time_left(pending: &PendingExecute) -> Duration {
-    pending
-        .req
-        .exec_timeout
-        .saturating_sub(pending.received.elapsed())
-}
-
-fn kind_label(kind: PvfExecKind) -> &'static str {
-    match kind {
-        PvfExecKind::Backing => "backing",
-        PvfExecKind::Approval => "approval",
-        PvfExecKind::Dispute => "dispute",
-    }
+/// The channels to the other actors; dropped (closed) to shut them down.
+pub(crate) struct Peers {
+    pub(crate) prepare: mpsc::UnboundedSender<ToPreparePool>,
+    pub(crate) execute: mpsc::UnboundedSender<ToExecutePool>,
+    pub(crate) sweeper: mpsc::UnboundedSender<ToSweeper>,
 }
 
 pub(crate) struct Actor {
-    config: Config,
-    stop: tokio::sync::watch::Sender<bool>,
-    metrics: Metrics,
-    spawner: Arc<Spawner>,
-    cache: CacheDir,
-    table: ArtifactTable,
-    prepare_queue: PrepareQueue,
-    prepare_idle: Vec<WorkerHandle>,
-    prepare_busy: usize,
-    execute_queue: ExecuteQueue,
-    execute_idle: Vec<(WorkerHandle, Arc<ExecutorParams>)>,
-    execute_busy: usize,
-    waiting_execute: HashMap<ArtifactId, Vec<PendingExecute>>,
-    waiting_precheck: HashMap<ArtifactId, Vec<oneshot::Sender<PrecheckResult>>>,
-    events_tx: mpsc::UnboundedSender<Event>,
-    stats: Arc<std::sync::Mutex<HostStats>>,
-    retrying: usize,
-    /// Artifacts of running execution jobs, with how many jobs run each (never pruned).
-    running: HashMap<ArtifactId, usize>,
-    retiring: tokio::task::JoinSet<()>,
-    shutting_down: bool,
-}
-
-fn host_shutting_down() -> ValidationError {
-    ValidationError::Internal(InternalValidationError::HostCommunication(
-        "the validation host is shutting down".into(),
-    ))
+    pub(super) config: Config,
+    pub(super) metrics: Metrics,
+    stop: watch::Sender<bool>,
+    fatal: watch::Receiver<Option<String>>,
+    pub(super) table: ArtifactTable,
+    peers: Option<Peers>,
+    pub(super) waiting_execute: HashMap<ArtifactId, Vec<PendingExecute>>,
+    pub(super) waiting_precheck: HashMap<ArtifactId, Vec<oneshot::Sender<PrecheckResult>>>,
+    /// Jobs handed to the execute pool and not back yet, per artifact (never pruned).
+    in_pool: HashMap<ArtifactId, usize>,
+    /// Artifacts whose file the sweeper is deleting (how many deletions), and preparations
+    /// of them held back until it has: a new file must not be installed before the old one
+    /// is gone.
+    deleting: HashMap<ArtifactId, usize>,
+    held_back: HashMap<ArtifactId, PrepareJob>,
+    /// Retries waiting for their delay, earliest first.
+    retries: Vec<(Instant, PendingExecute)>,
+    view: Arc<Viability>,
+    stats: Arc<Mutex<HostStats>>,
+    pub(super) shutting_down: bool,
 }
 
 impl Actor {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         config: Config,
-        paths: WorkerPaths,
-        spawn_config: SpawnConfig,
-        cache: CacheDir,
         table: ArtifactTable,
-        events_tx: mpsc::UnboundedSender<Event>,
-        stats: Arc<std::sync::Mutex<HostStats>>,
+        peers: Peers,
+        stop: watch::Sender<bool>,
+        fatal: watch::Receiver<Option<String>>,
+        stats: Arc<Mutex<HostStats>>,
     ) -> Self {
-        let mut config = config;
-        // Zero workers would leave requests waiting forever.
-        config.execute_workers = config.execute_workers.max(1);
-        config.prepare_workers_hard = config.prepare_workers_hard.max(1);
-        config.prepare_workers_soft = config
-            .prepare_workers_soft
-            .clamp(1, config.prepare_workers_hard);
-        let metrics = config.metrics.clone();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
         Self {
-            stop,
-            metrics: metrics.clone(),
-            spawner: Arc::new(Spawner {
-                paths,
-                config: spawn_config,
-                metrics,
-                stop: stop_rx,
-            }),
+            metrics: config.metrics.clone(),
             config,
-            cache,
+            stop,
+            fatal,
             table,
-            prepare_queue: PrepareQueue::default(),
-            prepare_idle: Vec::new(),
-            prepare_busy: 0,
-            execute_queue: ExecuteQueue::default(),
-            execute_idle: Vec::new(),
-            execute_busy: 0,
+            peers: Some(peers),
             waiting_execute: HashMap::new(),
             waiting_precheck: HashMap::new(),
-            events_tx,
+            in_pool: HashMap::new(),
+            deleting: HashMap::new(),
+            held_back: HashMap::new(),
+            retries: Vec::new(),
+            view: Arc::default(),
             stats,
-            retrying: 0,
-            running: HashMap::new(),
-            retiring: tokio::task::JoinSet::new(),
             shutting_down: false,
         }
     }
 
-    fn stat(&self, f: impl FnOnce(&mut HostStats)) {
+    pub(super) fn stat(&self, f: impl FnOnce(&mut HostStats)) {
         f(&mut self.stats.lock().expect("stats lock is never poisoned"));
     }
 
-    /// Runs until every handle is gone and every request is answered.
+    /// Runs until every handle is gone (or a worker of another version stops the host) and
+    /// every request is answered; the pools have stopped their workers by then.
     pub(crate) async fn run(
         mut self,
         mut requests: mpsc::Receiver<ToHost>,
-        mut events: mpsc::UnboundedReceiver<Event>,
-    ) {
+        mut from_prepare: mpsc::UnboundedReceiver<FromPreparePool>,
+        mut from_execute: mpsc::UnboundedReceiver<FromExecutePool>,
+        mut deleted: mpsc::UnboundedReceiver<ArtifactId>,
+    ) -> Result<(), HostExit> {
         let mut prune = tokio::time::interval(self.config.prune_interval);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let idle = self.prepare_busy == 0 && self.execute_busy == 0 && self.retrying == 0;
-            if self.shutting_down && idle {
-                break;
-            }
+        let (mut prepare_open, mut execute_open) = (true, true);
+        let mut exit = Ok(());
+        while prepare_open || execute_open {
+            let next_retry = self.retries.first().map(|(at, _)| *at);
+            let retry_due = async {
+                match next_retry {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 req = requests.recv(), if !self.shutting_down => match req {
                     Some(req) => self.handle_request(req),
                     None => self.begin_shutdown(),
                 },
-                Some(event) = events.recv() => self.handle_event(event),
+                msg = from_prepare.recv(), if prepare_open => match msg {
+                    Some(FromPreparePool::Prepared { id, kind, outcome }) => {
+                        self.prepared(id, kind, outcome)
+                    }
+                    None => prepare_open = false,
+                },
+                msg = from_execute.recv(), if execute_open => match msg {
+                    Some(FromExecutePool::Executed { job, outcome }) => {
+                        self.returned(&job);
+                        self.executed(*job, outcome)
+                    }
+                    Some(FromExecutePool::NotRun { job, error }) => {
+                        self.returned(&job);
+                        self.answer(job.pending, Err(error))
+                    }
+                    None => execute_open = false,
+                },
+                Some(id) = deleted.recv() => self.deleted(id),
+                Ok(()) = self.fatal.changed(), if !self.shutting_down => {
+                    let message = self.fatal.borrow_and_update().clone();
+                    if let Some(message) = message {
+                        exit = Err(HostExit::WorkerVersionMismatch(message));
+                        self.begin_shutdown();
+                    }
+                }
+                () = retry_due => {
+                    let (_, mut pending) = self.retries.remove(0);
+                    pending.timeout = time_left(&pending);
+                    self.execute(pending);
+                }
                 _ = prune.tick() => self.prune(),
-                Some(_) = self.retiring.join_next(), if !self.retiring.is_empty() => {}
             }
-            self.schedule();
-            self.publish_gauges();
+            let (count, bytes) = self.table.prepared_size();
+            self.metrics.set_artifact_cache(bytes, count);
         }
-        for worker in std::mem::take(&mut self.prepare_idle) {
-            self.retire(worker);
-        }
-        for (worker, _) in std::mem::take(&mut self.execute_idle) {
-            self.retire(worker);
-        }
-        while self.retiring.join_next().await.is_some() {}
-        // Every worker is gone; a folder whose removal failed when its worker was dropped
-        // (the cache was read-only then) goes now.
-        match self.cache.clear_workers_dir() {
-            Ok(0) => {}
-            Ok(left) => tracing::info!(left, "removed worker folders left by earlier faults"),
-            Err(e) => tracing::warn!(%e, "cannot clear the workers folder"),
-        }
+        exit
     }
 
     fn handle_request(&mut self, req: ToHost) {
@@ -340,39 +221,33 @@ impl Actor {
             ToHost::HeadsUp { pvfs } => {
                 for pvf in pvfs {
                     let id = ArtifactId::of(&pvf);
-                    if self.needs_preparation(&id) {
+                    // An artifact named by a heads-up counts as used now: it is not pruned
+                    // before the code it belongs to is enacted.
+                    if self.table.touch(&id).is_none() && self.needs_preparation(&id) {
                         self.enqueue_prepare(id, pvf, PreparePriority::Normal);
                     }
                 }
             }
             ToHost::UpdateActiveLeaves { active } => {
-                let active: HashSet<Hash> = active.into_iter().collect();
-                let is_stale = |p: &PendingExecute| {
-                    p.req.exec_kind == PvfExecKind::Backing
-                        && p.req.relay_parent.is_some_and(|rp| !active.contains(&rp))
-                };
+                self.view = Arc::new(Viability::new(active));
                 let mut stale = Vec::new();
                 for waiting in self.waiting_execute.values_mut() {
-                    let (gone, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(is_stale);
+                    let (gone, keep): (Vec<_>, Vec<_>) =
+                        waiting.drain(..).partition(|p| self.view.drops(p));
                     *waiting = keep;
                     stale.extend(gone);
                 }
                 for pending in stale {
                     self.answer(pending, Err(ValidationError::ExecutionDeadline));
                 }
-                for job in self
-                    .execute_queue
-                    .take_expired(Some(&active), Instant::now())
-                {
-                    self.answer(job.pending, Err(ValidationError::ExecutionDeadline));
-                }
+                self.send_execute(ToExecutePool::ActiveLeaves(self.view.clone()));
             }
         }
     }
 
     /// Whether `id` is neither prepared, nor preparing, nor failed in a way that forbids a
     /// new attempt now.
-    fn needs_preparation(&self, id: &ArtifactId) -> bool {
+    pub(super) fn needs_preparation(&self, id: &ArtifactId) -> bool {
         match self.table.get(id) {
             None => true,
             Some(ArtifactState::Failed(_)) => self.failed_for_now(id).is_none(),
@@ -381,7 +256,7 @@ impl Actor {
     }
 
     /// The error of a failed preparation of `id` that may not be tried again yet.
-    fn failed_for_now(&self, id: &ArtifactId) -> Option<PrepareError> {
+    pub(super) fn failed_for_now(&self, id: &ArtifactId) -> Option<PrepareError> {
         match self.table.get(id) {
             Some(ArtifactState::Failed(f))
                 if !f.may_retry(&self.config.prepare_retry, Instant::now()) =>
@@ -392,7 +267,12 @@ impl Actor {
         }
     }
 
-    fn enqueue_prepare(&mut self, id: ArtifactId, pvf: PvfPrepData, priority: PreparePriority) {
+    pub(super) fn enqueue_prepare(
+        &mut self,
+        id: ArtifactId,
+        pvf: PvfPrepData,
+        priority: PreparePriority,
+    ) {
         let prior_failures = match self.table.get(&id) {
             Some(ArtifactState::Preparing { .. }) => None,
             Some(ArtifactState::Failed(f)) => Some(f.failures),
@@ -402,63 +282,97 @@ impl Actor {
             self.table
                 .set(id, ArtifactState::Preparing { prior_failures });
         }
-        self.metrics.on_prepare_enqueued();
-        self.prepare_queue.push(PrepareJob { id, pvf, priority });
+        self.push_prepare(PrepareJob { id, pvf, priority });
     }
 
-    /// Pre-checks are answered by pre-check jobs only, never from an artifact prepared
-    /// leniently: what a pre-check concludes (its timeout, its memory limit, its
-    /// runtime-construction check) must not depend on what this node happened to prepare
-    /// before. An artifact serving executions keeps serving them while its pre-check runs.
-    fn precheck(&mut self, pvf: PvfPrepData, response: oneshot::Sender<PrecheckResult>) {
-        let id = ArtifactId::of(&pvf);
-        match self.table.get(&id) {
-            Some(ArtifactState::Prepared(a)) if a.prechecked => {
-                let _ = response.send(Ok(()));
-            }
-            Some(ArtifactState::Prepared(_)) => {
-                let queued = self.waiting_precheck.contains_key(&id);
-                self.waiting_precheck.entry(id).or_default().push(response);
-                if !queued {
-                    self.metrics.on_prepare_enqueued();
-                    self.prepare_queue.push(PrepareJob {
-                        id,
-                        pvf,
-                        priority: PreparePriority::Critical,
-                    });
+    /// Hands a preparation to the prepare pool, or holds it back while the artifact's old
+    /// file is being deleted.
+    pub(super) fn push_prepare(&mut self, job: PrepareJob) {
+        if self.deleting.contains_key(&job.id) {
+            match self.held_back.get_mut(&job.id) {
+                // A pre-check's strict kind wins over a lenient preparation.
+                Some(held) if job.pvf.prep_kind == pvf_messages::PvfPrepKind::Precheck => {
+                    held.pvf = job.pvf;
+                    held.priority = held.priority.max(job.priority);
+                }
+                Some(held) => held.priority = held.priority.max(job.priority),
+                None => {
+                    self.held_back.insert(job.id, job);
                 }
             }
-            Some(ArtifactState::Failed(_)) if let Some(error) = self.failed_for_now(&id) => {
-                let _ = response.send(Err(error));
+            return;
+        }
+        self.stat(|s| s.preparations += 1);
+        self.metrics.on_prepare_enqueued();
+        self.send_prepare(ToPreparePool::Enqueue(job));
+    }
+
+    pub(super) fn send_prepare(&mut self, msg: ToPreparePool) {
+        if let ToPreparePool::MakeCritical { id, precheck } = &msg
+            && let Some(held) = self.held_back.get_mut(id)
+        {
+            held.priority = PreparePriority::Critical;
+            if let Some(pvf) = precheck {
+                held.pvf = pvf.clone();
             }
-            Some(ArtifactState::Preparing { .. }) => {
-                // A pre-check must run with the strict limits of its kind, even if a lenient
-                // preparation of the same code is already queued.
-                self.prepare_queue.make_critical_with(&id, pvf);
-                self.waiting_precheck.entry(id).or_default().push(response);
-            }
-            _ => {
-                self.waiting_precheck.entry(id).or_default().push(response);
-                self.enqueue_prepare(id, pvf, PreparePriority::Critical);
+            return;
+        }
+        if let Some(peers) = &self.peers {
+            let _ = peers.prepare.send(msg);
+        }
+    }
+
+    fn send_execute(&self, msg: ToExecutePool) {
+        if let Some(peers) = &self.peers {
+            let _ = peers.execute.send(msg);
+        }
+    }
+
+    pub(super) fn sweep(&mut self, work: ToSweeper) {
+        if let ToSweeper::Delete { id, .. } = &work {
+            *self.deleting.entry(*id).or_default() += 1;
+        }
+        if let Some(peers) = &self.peers {
+            let _ = peers.sweeper.send(work);
+        }
+    }
+
+    /// The sweeper deleted a file of `id`: a preparation held back for it may go.
+    fn deleted(&mut self, id: ArtifactId) {
+        if let Some(n) = self.deleting.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                self.deleting.remove(&id);
+                if let Some(job) = self.held_back.remove(&id) {
+                    self.push_prepare(job);
+                }
             }
         }
     }
 
-    fn execute(&mut self, pending: PendingExecute) {
+    /// Runs `pending` if its artifact is prepared; else prepares it first (any kind: a
+    /// missing artifact is prepared again, never a lost request).
+    pub(super) fn execute(&mut self, pending: PendingExecute) {
         if self.shutting_down {
             self.answer(pending, Err(host_shutting_down()));
+            return;
+        }
+        if self.view.drops(&pending) {
+            self.answer(pending, Err(ValidationError::ExecutionDeadline));
             return;
         }
         let id = ArtifactId::of(&pending.req.pvf);
         if let Some((artifact, generation)) = self.table.touch(&id) {
             self.metrics.on_execute_enqueued();
-            self.execute_queue.push(ExecuteJob {
+            *self.in_pool.entry(id).or_default() += 1;
+            let job = ExecuteJob {
                 pending,
                 id,
                 artifact,
                 generation,
                 queued: Instant::now(),
-            });
+            };
+            self.send_execute(ToExecutePool::Enqueue(Box::new(job)));
             return;
         }
         match self.table.get(&id) {
@@ -466,7 +380,7 @@ impl Actor {
                 self.answer(pending, Err(ValidationError::Preparation(error)));
             }
             Some(ArtifactState::Preparing { .. }) => {
-                self.prepare_queue.make_critical(&id);
+                self.send_prepare(ToPreparePool::MakeCritical { id, precheck: None });
                 self.waiting_execute.entry(id).or_default().push(pending);
             }
             _ => {
@@ -477,133 +391,12 @@ impl Actor {
         }
     }
 
-    fn handle_event(&mut self, event: Event) {
-        match event {
-            Event::Prepared {
-                id,
-                kind,
-                worker,
-                outcome,
-            } => {
-                self.prepare_busy -= 1;
-                self.metrics.on_prepare_concluded();
-                if let Some(w) = worker {
-                    self.prepare_idle.push(w);
-                }
-                self.prepared(id, kind, outcome);
-            }
-            Event::Executed {
-                job,
-                worker,
-                outcome,
-            } => {
-                self.execute_busy -= 1;
-                self.metrics.on_execute_finished();
-                if let Some(n) = self.running.get_mut(&job.id) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.running.remove(&job.id);
-                    }
-                }
-                if let Some(w) = worker {
-                    self.execute_idle.push(w);
-                }
-                self.executed(*job, outcome);
-            }
-            Event::Retry(mut pending) => {
-                self.retrying -= 1;
-                if self.shutting_down {
-                    self.answer(pending, Err(host_shutting_down()));
-                } else {
-                    pending.timeout = time_left(&pending);
-                    self.execute(pending);
-                }
-            }
-        }
-    }
-
-    fn prepared(
-        &mut self,
-        id: ArtifactId,
-        kind: PvfPrepKind,
-        outcome: Result<(PathBuf, u64), PrepareFailure>,
-    ) {
-        let prechecks = self.waiting_precheck.remove(&id).unwrap_or_default();
-        let executions = self.waiting_execute.remove(&id).unwrap_or_default();
-        let (prior_failures, already_prepared) = match self.table.get(&id) {
-            Some(ArtifactState::Preparing { prior_failures }) => (*prior_failures, None),
-            Some(ArtifactState::Prepared(a)) => (0, Some(a.prechecked)),
-            _ => (0, None),
-        };
-        match outcome {
-            Ok((path, len)) => {
-                let prechecked = kind == PvfPrepKind::Precheck || already_prepared == Some(true);
-                self.table.set_prepared(id, path, len, prechecked);
-                for p in prechecks {
-                    let _ = p.send(Ok(()));
-                }
-                for pending in executions {
-                    self.execute(pending);
-                }
-            }
-            Err(PrepareFailure { error, .. })
-                if kind == PvfPrepKind::Precheck && precheck_only(&error) =>
-            {
-                // The pre-check's own limits failed it: that is its answer, but a lenient
-                // preparation may still succeed, so nothing is remembered against the code and
-                // waiting executions get a preparation of their own.
-                let code_hash = id.code_hash.0.to_hex();
-                tracing::info!(%code_hash, %error, "the PVF failed its pre-check");
-                for p in prechecks {
-                    let _ = p.send(Err(error.clone()));
-                }
-                if already_prepared.is_none() {
-                    self.table.forget(&id);
-                }
-                for pending in executions {
-                    self.execute(pending);
-                }
-            }
-            Err(PrepareFailure { error, .. }) if already_prepared.is_some() => {
-                // A pre-check of code that is prepared and serving executions failed for a
-                // reason of its own (a local fault): answer it, keep the artifact.
-                for p in prechecks {
-                    let _ = p.send(Err(error.clone()));
-                }
-                for pending in executions {
-                    self.execute(pending);
-                }
-            }
-            Err(PrepareFailure { error, local }) => {
-                let code_hash = id.code_hash.0.to_hex();
-                if local {
-                    // Not the PVF's failure: the next request tries again.
-                    tracing::warn!(%code_hash, %error, "preparation failed on this node");
-                    self.table.forget(&id);
-                } else {
-                    if error.is_deterministic() {
-                        tracing::info!(%code_hash, %error, "the PVF failed to prepare");
-                    } else {
-                        tracing::warn!(%code_hash, %error, "preparation failed (local fault)");
-                    }
-                    if let Err(e) = self.cache.record_failure(&id, &error) {
-                        tracing::warn!(%e, "cannot record a failed preparation in the cache");
-                    }
-                    self.table.set(
-                        id,
-                        ArtifactState::Failed(FailedPreparation {
-                            error: error.clone(),
-                            last_failed: Instant::now(),
-                            failures: prior_failures + 1,
-                        }),
-                    );
-                }
-                for p in prechecks {
-                    let _ = p.send(Err(error.clone()));
-                }
-                for pending in executions {
-                    self.answer(pending, Err(ValidationError::Preparation(error.clone())));
-                }
+    /// A job came back from the execute pool.
+    fn returned(&mut self, job: &ExecuteJob) {
+        if let Some(n) = self.in_pool.get_mut(&job.id) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_pool.remove(&job.id);
             }
         }
     }
@@ -636,7 +429,9 @@ impl Actor {
                 %error,
                 "deleting the artifact; it is prepared again when next needed"
             );
-            self.table.remove_generation(&job.id, job.generation);
+            if let Some(path) = self.table.remove_generation(&job.id, job.generation) {
+                self.sweep(ToSweeper::Delete { id: job.id, path });
+            }
         }
         match next {
             Next::Answer => self.answer(pending, outcome),
@@ -651,48 +446,15 @@ impl Actor {
                 self.stat(|s| s.retries += 1);
                 self.metrics
                     .on_retry(Flavor::Execute, "worker-or-job-failure");
-                self.retrying += 1;
-                let events = self.events_tx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    let _ = events.send(Event::Retry(pending));
-                });
+                let at = Instant::now() + delay;
+                let i = self.retries.partition_point(|(t, _)| *t <= at);
+                self.retries.insert(i, (at, pending));
             }
         }
     }
 
-    /// Stops a worker the pool no longer needs, in the background; the actor waits for every
-    /// retiring worker before it finishes.
-    fn retire(&mut self, worker: WorkerHandle) {
-        self.metrics.on_worker_retired(flavor(worker.kind()));
-        self.retiring.spawn(worker.shutdown());
-    }
-
-    /// Publishes queue depths and the cache's size.
-    fn publish_gauges(&self) {
-        let (critical, normal) = self.prepare_queue.depths();
-        self.metrics
-            .set_queue_depth(Flavor::Prepare, "critical", critical);
-        self.metrics
-            .set_queue_depth(Flavor::Prepare, "normal", normal);
-        let depths = self.execute_queue.depths();
-        for (kind, depth) in [
-            PvfExecKind::Dispute,
-            PvfExecKind::Approval,
-            PvfExecKind::Backing,
-        ]
-        .into_iter()
-        .zip(depths)
-        {
-            self.metrics
-                .set_queue_depth(Flavor::Execute, kind_label(kind), depth);
-        }
-        let (count, bytes) = self.table.prepared_size();
-        self.metrics.set_artifact_cache(bytes, count);
-    }
-
     /// Answers `pending` and records the verdict and the latency.
-    fn answer(&self, pending: PendingExecute, outcome: ValidationOutcome) {
+    pub(super) fn answer(&self, pending: PendingExecute, outcome: ValidationOutcome) {
         self.metrics.on_verdict(verdict_class(&outcome));
         self.metrics
             .observe_candidate_latency(pending.received.elapsed());
@@ -700,243 +462,75 @@ impl Actor {
     }
 
     fn prune(&mut self) {
-        let in_use: HashSet<ArtifactId> = self
-            .execute_queue
-            .artifacts()
-            .chain(self.running.keys().copied())
-            .collect();
-        let removed = self.table.prune(
+        let in_use: HashSet<ArtifactId> = self.in_pool.keys().copied().collect();
+        let removed: Vec<(ArtifactId, PathBuf)> = self.table.prune(
             self.config.cache_max_bytes,
             self.config.cache_min_unused,
             Instant::now(),
             &in_use,
         );
-        if removed > 0 {
-            tracing::info!(removed, "pruned least-recently-used artifacts");
+        if !removed.is_empty() {
+            tracing::info!(
+                removed = removed.len(),
+                "pruned least-recently-used artifacts"
+            );
+        }
+        for (id, path) in removed {
+            self.sweep(ToSweeper::Delete { id, path });
         }
     }
 
+    /// Stops taking requests: signals running jobs to stop, closes the pools' channels (they
+    /// return what they hold, then end), and answers the retries that wait.
     fn begin_shutdown(&mut self) {
         self.shutting_down = true;
         let _ = self.stop.send(true);
-        for job in self.execute_queue.drain() {
-            self.answer(job.pending, Err(host_shutting_down()));
+        self.peers = None;
+        for (_, pending) in std::mem::take(&mut self.retries) {
+            self.answer(pending, Err(host_shutting_down()));
         }
-        for job in self.prepare_queue.drain() {
-            if matches!(
-                self.table.get(&job.id),
-                Some(ArtifactState::Preparing { .. })
-            ) {
-                self.table.forget(&job.id);
-            }
-            for p in self.waiting_precheck.remove(&job.id).unwrap_or_default() {
-                let _ = p.send(Err(PrepareError::IoErr(
-                    "the validation host is shutting down".into(),
-                )));
-            }
-            for pending in self.waiting_execute.remove(&job.id).unwrap_or_default() {
-                self.answer(pending, Err(host_shutting_down()));
-            }
-        }
-    }
-
-    /// Starts queued jobs while workers allow.
-    fn schedule(&mut self) {
-        if self.shutting_down {
-            return;
-        }
-        let limits = PrepareLimits {
-            soft: self.config.prepare_workers_soft,
-            hard: self
-                .config
-                .prepare_workers_hard
-                .max(self.config.prepare_workers_soft),
-        };
-        while let Some(job) = self.prepare_queue.pop(self.prepare_busy, limits) {
-            let worker = self.prepare_idle.pop();
-            self.prepare_busy += 1;
-            self.stat(|s| s.preparations += 1);
-            self.metrics.on_preparation_started();
-            let spawner = self.spawner.clone();
-            let cache = self.cache.clone();
-            let events = self.events_tx.clone();
-            tokio::spawn(async move {
-                // A panic in the job task must still be reported, or the waiters would never
-                // be answered and the busy count would never drop.
-                let run = std::panic::AssertUnwindSafe(prepare_job(&spawner, &cache, worker, &job));
-                let (worker, outcome) = run.catch_unwind().await.unwrap_or_else(|panic| {
-                    let msg = crate::host::panic_message(&*panic);
-                    (None, Err(PrepareFailure::local(PrepareError::IoErr(msg))))
-                });
-                let _ = events.send(Event::Prepared {
-                    id: job.id,
-                    kind: job.pvf.prep_kind,
-                    worker,
-                    outcome,
-                });
-            });
-        }
-        while self.prepare_idle.len() + self.prepare_busy > limits.soft {
-            match self.prepare_idle.pop() {
-                Some(w) => self.retire(w),
-                None => break,
-            }
-        }
-        let now = Instant::now();
-        for job in self.execute_queue.take_expired(None, now) {
-            self.answer(job.pending, Err(ValidationError::ExecutionDeadline));
-        }
-        while self.execute_busy < self.config.execute_workers.max(1) {
-            let Some(job) = self.execute_queue.pop() else {
-                break;
-            };
-            let params = &job.pending.req.pvf.executor_params;
-            let worker = match self.execute_idle.iter().position(|(_, p)| p == params) {
-                Some(i) => Some(self.execute_idle.swap_remove(i)),
-                None => {
-                    if self.execute_idle.len() + self.execute_busy >= self.config.execute_workers {
-                        // Retire an idle worker bound to other parameters to make room.
-                        if let Some((w, _)) = self.execute_idle.pop() {
-                            self.retire(w);
-                        }
-                    }
-                    None
-                }
-            };
-            self.execute_busy += 1;
-            *self.running.entry(job.id).or_default() += 1;
-            let spawner = self.spawner.clone();
-            let events = self.events_tx.clone();
-            tokio::spawn(async move {
-                let run = std::panic::AssertUnwindSafe(execute_job(&spawner, worker, &job));
-                let (worker, outcome) = run.catch_unwind().await.unwrap_or_else(|panic| {
-                    let msg = crate::host::panic_message(&*panic);
-                    let error = InternalValidationError::HostCommunication(msg);
-                    (None, Err(ValidationError::Internal(error)))
-                });
-                let _ = events.send(Event::Executed {
-                    job: Box::new(job),
-                    worker,
-                    outcome,
-                });
-            });
+        for (id, job) in std::mem::take(&mut self.held_back) {
+            self.prepared(id, job.pvf.prep_kind, Err(shutting_down()));
         }
     }
 }
 
-async fn prepare_job(
-    spawner: &Spawner,
-    cache: &CacheDir,
-    worker: Option<WorkerHandle>,
-    job: &PrepareJob,
-) -> (Option<WorkerHandle>, Result<(PathBuf, u64), PrepareFailure>) {
-    let shutting_down = || {
-        PrepareFailure::local(PrepareError::IoErr(
-            "the validation host is shutting down".into(),
-        ))
-    };
-    let mut worker = match worker.and_then(|w| spawner.alive(w)) {
-        Some(w) => w,
-        None => {
-            let spawned = tokio::select! {
-                spawned = spawner.spawn(WorkerKind::Prepare) => spawned,
-                () = spawner.stopping() => return (None, Err(shutting_down())),
-            };
-            match spawned {
-                Ok(w) => w,
-                Err(e) => {
-                    let error = PrepareError::WorkerFailed(e.to_string());
-                    return (None, Err(PrepareFailure::local(error)));
-                }
-            }
-        }
-    };
-    let pvf = &job.pvf;
-    let answer = tokio::select! {
-        answer = exchange::prepare(&mut worker, pvf) => Some(answer),
-        () = spawner.stopping() => None,
-    };
-    let Some(answer) = answer else {
-        spawner.discard(worker).await;
-        return (None, Err(shutting_down()));
-    };
-    let keep = answer.is_ok();
-    let outcome = classify::prepare_outcome(answer)
-        .map_err(PrepareFailure::of_job)
-        .and_then(|ok| {
-            let metrics = &spawner.metrics;
-            metrics.observe_preparation_time(Duration::from_nanos(ok.cpu_time_ns));
-            metrics.observe_preparation_max_rss(ok.memory.max_rss_bytes);
-            metrics.observe_preparation_peak_tracked_allocation(ok.memory.peak_tracked_bytes);
-            let path =
-                exchange::install(&worker, cache, &job.id, &ok).map_err(PrepareFailure::local)?;
-            Ok((path, ok.artifact_len))
-        });
-    if keep {
-        (Some(worker), outcome)
-    } else {
-        spawner.discard(worker).await;
-        (None, outcome)
-    }
+/// What is left of `pending`'s execution timeout: the CPU budget of a retry (the reference's
+/// `new_timeout`).
+fn time_left(pending: &PendingExecute) -> std::time::Duration {
+    pending
+        .req
+        .exec_timeout
+        .saturating_sub(pending.received.elapsed())
 }
 
-async fn execute_job(
-    spawner: &Spawner,
-    worker: Option<(WorkerHandle, Arc<ExecutorParams>)>,
-    job: &ExecuteJob,
-) -> (
-    Option<(WorkerHandle, Arc<ExecutorParams>)>,
-    ValidationOutcome,
-) {
-    let req = &job.pending.req;
-    spawner
-        .metrics
-        .observe_execution_queued_time(job.queued.elapsed());
-    let worker = worker.and_then(|(w, p)| spawner.alive(w).map(|w| (w, p)));
-    let (mut worker, params) = match worker {
-        Some(w) => w,
-        None => {
-            let spawned = tokio::select! {
-                spawned = spawner.spawn(WorkerKind::Execute) => spawned,
-                () = spawner.stopping() => return (None, Err(host_shutting_down())),
-            };
-            match spawned {
-                Ok(w) => (w, req.pvf.executor_params.clone()),
-                Err(e) => return (None, Err(e)),
-            }
-        }
-    };
-    let answer = tokio::select! {
-        answer = exchange::execute(&mut worker, &job.artifact, &req.params, &params, job.pending.timeout) => Some(answer),
-        () = spawner.stopping() => None,
-    };
-    let Some(answer) = answer else {
-        spawner.discard(worker).await;
-        return (None, Err(host_shutting_down()));
-    };
-    let keep = answer.is_ok();
-    let outcome = classify::execute_outcome(answer, job.pending.timeout).map(|e| {
-        spawner
-            .metrics
-            .observe_execution_time(Duration::from_nanos(e.cpu_time_ns));
-        e.result
-    });
-    if keep {
-        (Some((worker, params)), outcome)
-    } else {
-        spawner.discard(worker).await;
-        (None, outcome)
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pvf_messages::{InvalidCandidate, PossiblyInvalidError};
 
-/// Whether a pre-check job's failure comes from what only a pre-check imposes (its shorter
-/// timeout, its memory limit, its runtime-construction check), so that a lenient preparation
-/// of the same code may still succeed.
-fn precheck_only(error: &PrepareError) -> bool {
-    matches!(
-        error,
-        PrepareError::TimedOut
-            | PrepareError::OutOfMemory { .. }
-            | PrepareError::RuntimeConstruction(_)
-    )
+    #[test]
+    fn verdict_classes_count_votes_and_no_votes_as_the_node_answers() {
+        let deterministic_prep =
+            ValidationError::Preparation(PrepareError::Prevalidation("x".into()));
+        assert_eq!(
+            deterministic_prep.class(),
+            pvf_messages::VerdictClass::Invalid
+        );
+        assert!(verdict_policy::verdict_from_host_error(deterministic_prep.clone()).is_err());
+        assert_eq!(
+            verdict_class(&Err(deterministic_prep)),
+            MetricsVerdict::Error
+        );
+        let trap = ValidationError::Invalid(InvalidCandidate::HardTimeout);
+        assert!(verdict_policy::verdict_from_host_error(trap.clone()).is_ok());
+        assert_eq!(verdict_class(&Err(trap)), MetricsVerdict::Invalid);
+        let death = ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath);
+        assert!(verdict_policy::verdict_from_host_error(death.clone()).is_ok());
+        assert_eq!(verdict_class(&Err(death)), MetricsVerdict::PossiblyInvalid);
+        assert_eq!(
+            verdict_class(&Err(ValidationError::ExecutionDeadline)),
+            MetricsVerdict::Error
+        );
+    }
 }

@@ -445,22 +445,26 @@ impl ArtifactTable {
         self.states.remove(id);
     }
 
-    /// Deletes the artifact `id` if it is still the given generation (after a
-    /// runtime-construction failure or a checksum mismatch); a newer file is left alone.
-    pub fn remove_generation(&mut self, id: &ArtifactId, generation: u64) -> bool {
+    /// Forgets the artifact `id` if it is still the given generation (after a
+    /// runtime-construction failure or a checksum mismatch) and returns the file to delete;
+    /// a newer file is left alone. The caller deletes the file off the async executor (the
+    /// host's sweeper).
+    pub fn remove_generation(&mut self, id: &ArtifactId, generation: u64) -> Option<PathBuf> {
         match self.states.get(id) {
             Some(ArtifactState::Prepared(a)) if a.generation == generation => {
-                let _ = std::fs::remove_file(&a.path);
-                self.states.remove(id);
-                true
+                match self.states.remove(id) {
+                    Some(ArtifactState::Prepared(a)) => Some(a.path),
+                    _ => None,
+                }
             }
-            _ => false,
+            _ => None,
         }
     }
 
-    fn remove(&mut self, id: &ArtifactId) {
-        if let Some(ArtifactState::Prepared(a)) = self.states.remove(id) {
-            let _ = std::fs::remove_file(&a.path);
+    fn remove(&mut self, id: &ArtifactId) -> Option<PathBuf> {
+        match self.states.remove(id) {
+            Some(ArtifactState::Prepared(a)) => Some(a.path),
+            _ => None,
         }
     }
 
@@ -477,17 +481,17 @@ impl ArtifactTable {
 
     /// Deletes least-recently-used artifacts, only while the total size exceeds `max_total`
     /// and only those unused for at least `min_unused` (the reference: 10 GiB, 24 hours).
-    /// Returns how many were deleted.
+    /// Returns the artifacts whose files are to be deleted (the table forgets them at once).
     pub fn prune(
         &mut self,
         max_total: u64,
         min_unused: Duration,
         now: Instant,
         in_use: &HashSet<ArtifactId>,
-    ) -> usize {
+    ) -> Vec<(ArtifactId, PathBuf)> {
         let (_, mut total) = self.prepared_size();
         if total <= max_total {
-            return 0;
+            return Vec::new();
         }
         let mut candidates: Vec<(Instant, ArtifactId, u64)> = self
             .states
@@ -502,14 +506,13 @@ impl ArtifactTable {
             })
             .collect();
         candidates.sort_by_key(|(used, _, _)| *used);
-        let mut removed = 0;
+        let mut removed = Vec::new();
         for (_, id, len) in candidates {
             if total <= max_total {
                 break;
             }
-            self.remove(&id);
+            removed.extend(self.remove(&id).map(|path| (id, path)));
             total -= len;
-            removed += 1;
         }
         removed
     }
@@ -634,20 +637,26 @@ mod tests {
             );
         }
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(
-            table.prune(400, Duration::ZERO, later, &HashSet::new()),
-            0,
+        assert!(
+            table
+                .prune(400, Duration::ZERO, later, &HashSet::new())
+                .is_empty(),
             "not over size"
         );
-        assert_eq!(
-            table.prune(250, Duration::from_secs(60), later, &HashSet::new()),
-            0,
+        assert!(
+            table
+                .prune(250, Duration::from_secs(60), later, &HashSet::new())
+                .is_empty(),
             "none stale"
         );
+        let removed = table.prune(250, Duration::from_secs(8), later, &[id(0)].into());
         assert_eq!(
-            table.prune(250, Duration::from_secs(8), later, &[id(0)].into()),
-            2
+            removed,
+            vec![(id(1), paths[1].clone()), (id(2), paths[2].clone())]
         );
+        for (_, path) in removed {
+            std::fs::remove_file(path).unwrap();
+        }
         assert!(paths[0].exists(), "an artifact in use is never pruned");
         assert!(!paths[1].exists() && !paths[2].exists());
         assert!(paths[3].exists());

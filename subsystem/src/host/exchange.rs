@@ -57,6 +57,19 @@ pub fn install(
     cache.install(&worker.dir().join(ARTIFACT_FILE_NAME), id, ok.artifact_len)
 }
 
+/// [`install`] for a worker known by its folder (so that it can run on the blocking thread
+/// pool, away from the worker handle): the installed path and the artifact's length.
+pub fn install_from(
+    worker_dir: &Path,
+    cache: &CacheDir,
+    id: &ArtifactId,
+    ok: &PrepareSuccess,
+) -> Result<(PathBuf, u64), PrepareError> {
+    cache
+        .install(&worker_dir.join(ARTIFACT_FILE_NAME), id, ok.artifact_len)
+        .map(|path| (path, ok.artifact_len))
+}
+
 /// Asks an execute worker to run `artifact` on `params` with a CPU-time budget of `timeout`,
 /// with the wall-clock limit of [`WALL_CLOCK_FACTOR`] × `timeout`.
 ///

@@ -1,27 +1,45 @@
 //! The execute queue: which waiting candidate runs next.
 //!
-//! Disputes come first, then approvals, then backing, but not strictly: over a window of
-//! [`WINDOW`] jobs, disputes may take 70 %, approvals 80 % of the rest, and backing what is
-//! left (the reference's allocation), so a flood of disputes cannot starve backing entirely
-//! and a flood of backing never delays a dispute by more than one job. Backing jobs whose
-//! relay parent is no longer an active leaf, or that have waited longer than their own
-//! timeout, are dropped with [`ValidationError::ExecutionDeadline`]: their result could no
-//! longer be used.
+//! Four priorities, highest first: disputes, approvals, backing of system parachains,
+//! backing. The next job is of the highest priority that has work and has not reached its
+//! share of the jobs scheduled at its priority or lower in the current window of [`WINDOW`]
+//! jobs (disputes 70 %, approvals 80 %, backing of system parachains 100 % of what lower
+//! priorities leave; the reference's allocation): with everything waiting, a window runs 8
+//! disputes, 3 approvals and 1 backing job, and no priority is starved.
+//!
+//! Backing jobs are dropped with [`ValidationError::ExecutionDeadline`] once their relay
+//! parent is neither an active leaf nor within a leaf's allowed ancestry ([`Viability`]), or
+//! once they have waited longer than their own timeout: their result could no longer be used.
 //!
 //! [`ValidationError::ExecutionDeadline`]: pvf_messages::ValidationError::ExecutionDeadline
 
 use super::artifacts::ArtifactId;
-use pvf_messages::{Hash, PvfExecKind, host::ExecutePvf, verdict_policy::Retries};
+use pvf_messages::{
+    Hash, PvfExecKind,
+    host::{ActiveLeaf, ExecutePvf},
+    verdict_policy::Retries,
+};
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, VecDeque},
     path::PathBuf,
     time::{Duration, Instant},
 };
 
-/// Jobs per priority window.
+/// Jobs per priority window (the reference's `SCHEDULING_WINDOW_SIZE`).
 pub const WINDOW: usize = 12;
-/// Of a window: disputes up to 70 %, approvals up to 80 % of the rest, backing the rest.
-const QUOTAS: [usize; 3] = [8, 3, 1];
+
+/// The priorities, highest first.
+pub const PRIORITIES: [PvfExecKind; 4] = [
+    PvfExecKind::Dispute,
+    PvfExecKind::Approval,
+    PvfExecKind::BackingSystemParas,
+    PvfExecKind::Backing,
+];
+
+/// Of the jobs scheduled at a priority or lower in a window, the share (in percent) a
+/// priority may take before lower ones get a turn (the reference's
+/// `PRIORITY_ALLOCATION_THRESHOLDS`).
+const THRESHOLDS: [usize; 4] = [70, 80, 100, 100];
 
 /// A request being served, with what the host tracks about it.
 #[derive(Debug)]
@@ -64,19 +82,57 @@ pub struct ExecuteJob {
     pub queued: Instant,
 }
 
+/// The active leaves and their allowed ancestry: the relay parents a backing job may still
+/// be built on. Before the first update (the default) every relay parent is allowed.
+#[derive(Clone, Debug, Default)]
+pub struct Viability {
+    leaves: Option<HashMap<Hash, Vec<Hash>>>,
+}
+
+impl Viability {
+    /// The view of these active leaves (the full set).
+    pub fn new(leaves: impl IntoIterator<Item = ActiveLeaf>) -> Self {
+        Self {
+            leaves: Some(
+                leaves
+                    .into_iter()
+                    .map(|leaf| (leaf.hash, leaf.ancestors))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether a backing job built on `relay_parent` may still be used: it is an active leaf
+    /// or within one's allowed ancestry (the reference's `prune_old_jobs`).
+    pub fn allows(&self, relay_parent: &Hash) -> bool {
+        let Some(leaves) = &self.leaves else {
+            return true;
+        };
+        leaves
+            .iter()
+            .any(|(leaf, ancestors)| leaf == relay_parent || ancestors.contains(relay_parent))
+    }
+
+    /// Whether the pending request `p` is a backing job that can no longer be used.
+    pub fn drops(&self, p: &PendingExecute) -> bool {
+        p.req.exec_kind.is_backing() && p.req.relay_parent.is_some_and(|rp| !self.allows(&rp))
+    }
+}
+
 fn slot(kind: PvfExecKind) -> usize {
     match kind {
         PvfExecKind::Dispute => 0,
         PvfExecKind::Approval => 1,
-        PvfExecKind::Backing => 2,
+        PvfExecKind::BackingSystemParas => 2,
+        PvfExecKind::Backing => 3,
     }
 }
 
-/// The three queues and the current window's counts.
+/// The four queues and the current window's counts.
 #[derive(Debug, Default)]
 pub struct ExecuteQueue {
-    queues: [VecDeque<ExecuteJob>; 3],
-    window: [usize; 3],
+    queues: [VecDeque<ExecuteJob>; 4],
+    counts: [usize; 4],
 }
 
 impl ExecuteQueue {
@@ -85,13 +141,9 @@ impl ExecuteQueue {
         self.queues[slot(job.pending.req.exec_kind)].push_back(job);
     }
 
-    /// Jobs waiting, per kind: (dispute, approval, backing).
-    pub fn depths(&self) -> [usize; 3] {
-        [
-            self.queues[0].len(),
-            self.queues[1].len(),
-            self.queues[2].len(),
-        ]
+    /// Jobs waiting, per kind, highest priority first.
+    pub fn depths(&self) -> [(PvfExecKind, usize); 4] {
+        PRIORITIES.map(|k| (k, self.queues[slot(k)].len()))
     }
 
     /// The artifacts the queued jobs will run.
@@ -104,39 +156,43 @@ impl ExecuteQueue {
         self.queues.iter().all(VecDeque::is_empty)
     }
 
-    /// The next job by priority, if any.
+    /// Whether priority `k` has taken its share of what was scheduled at `k` or lower.
+    fn reached_threshold(&self, k: usize) -> bool {
+        let at_or_below: usize = self.counts[k..].iter().sum();
+        at_or_below != 0 && self.counts[k] * 100 / at_or_below >= THRESHOLDS[k]
+    }
+
+    /// The priority of the next job, if any waits (the reference's `select_next_priority`).
+    fn next_priority(&self) -> Option<usize> {
+        let pending = |k: usize| !self.queues[k].is_empty();
+        (0..4)
+            .find(|&k| pending(k) && !self.reached_threshold(k))
+            .or_else(|| (0..4).find(|&k| pending(k)))
+    }
+
+    /// The next job by priority, if any; counts it in the window.
     pub fn pop(&mut self) -> Option<ExecuteJob> {
-        let nonempty = |k: usize| !self.queues[k].is_empty();
-        if !(0..3).any(nonempty) {
-            return None;
+        let k = self.next_priority()?;
+        self.counts[k] += 1;
+        if self.counts.iter().sum::<usize>() >= WINDOW {
+            self.counts = [0; 4];
         }
-        if self.window.iter().sum::<usize>() >= WINDOW {
-            self.window = [0; 3];
-        }
-        let k = (0..3)
-            .find(|&k| nonempty(k) && self.window[k] < QUOTAS[k])
-            .or_else(|| (0..3).find(|&k| nonempty(k)))?;
-        self.window[k] += 1;
         self.queues[k].pop_front()
     }
 
-    /// Removes the backing jobs that can no longer be used: built on a relay parent outside
-    /// `active` (when given), or queued for longer than their execution timeout.
-    pub fn take_expired(
-        &mut self,
-        active: Option<&HashSet<Hash>>,
-        now: Instant,
-    ) -> Vec<ExecuteJob> {
-        let backing = &mut self.queues[slot(PvfExecKind::Backing)];
-        let (expired, keep): (Vec<_>, Vec<_>) = backing.drain(..).partition(|job| {
-            let req = &job.pending.req;
-            let stale_parent = match (active, req.relay_parent) {
-                (Some(active), Some(parent)) => !active.contains(&parent),
-                _ => false,
-            };
-            stale_parent || now.duration_since(job.queued) > req.exec_timeout
-        });
-        *backing = keep.into();
+    /// Removes the backing jobs that can no longer be used: built on a relay parent `view`
+    /// (when given) does not allow, or queued for longer than their execution timeout.
+    pub fn take_expired(&mut self, view: Option<&Viability>, now: Instant) -> Vec<ExecuteJob> {
+        let mut expired = Vec::new();
+        for kind in [PvfExecKind::BackingSystemParas, PvfExecKind::Backing] {
+            let queue = &mut self.queues[slot(kind)];
+            let (gone, keep): (Vec<_>, Vec<_>) = queue.drain(..).partition(|job| {
+                view.is_some_and(|v| v.drops(&job.pending))
+                    || now.duration_since(job.queued) > job.pending.req.exec_timeout
+            });
+            *queue = keep.into();
+            expired.extend(gone);
+        }
         expired
     }
 
@@ -149,6 +205,7 @@ impl ExecuteQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use PvfExecKind::{Approval, Backing, BackingSystemParas, Dispute};
     use futures::channel::oneshot;
     use pvf_messages::{
         BlockData, ExecutorParams, HeadData, PvfPrepKind, ValidationCode, ValidationParams,
@@ -188,50 +245,111 @@ mod tests {
         }
     }
 
-    fn kind_of(j: &ExecuteJob) -> PvfExecKind {
-        j.pending.req.exec_kind
+    /// The kinds of the first `n` jobs popped from a queue holding `each` jobs of each of
+    /// `kinds`, pushed round-robin.
+    fn order(kinds: &[PvfExecKind], each: usize, n: usize) -> Vec<PvfExecKind> {
+        let mut q = ExecuteQueue::default();
+        for i in 0..each {
+            for &k in kinds {
+                q.push(job(k, i as u32, None));
+            }
+        }
+        (0..n)
+            .map(|_| q.pop().unwrap().pending.req.exec_kind)
+            .collect()
+    }
+
+    fn count(v: &[PvfExecKind], k: PvfExecKind) -> usize {
+        v.iter().filter(|&&x| x == k).count()
     }
 
     #[test]
     fn a_dispute_overtakes_a_flood_of_backing() {
         let mut q = ExecuteQueue::default();
         for i in 0..100 {
-            q.push(job(PvfExecKind::Backing, i, None));
+            q.push(job(Backing, i, None));
         }
         q.pop();
-        q.push(job(PvfExecKind::Dispute, 0, None));
-        assert_eq!(kind_of(&q.pop().unwrap()), PvfExecKind::Dispute);
+        q.push(job(Dispute, 0, None));
+        assert_eq!(q.pop().unwrap().pending.req.exec_kind, Dispute);
+    }
+
+    // The reference's scheduling tests (`polkadot-node-core-pvf` 36, `execute/queue.rs`:
+    // `test_unscheduled_priority_distribution*`, `test_unscheduled_does_not_postpone_backing`),
+    // with the same inputs and expected counts.
+
+    #[test]
+    fn every_kind_waiting_gives_8_disputes_3_approvals_1_system_backing() {
+        let v = order(
+            &[Dispute, Approval, BackingSystemParas, Backing],
+            WINDOW,
+            WINDOW,
+        );
+        assert_eq!(count(&v, Dispute), 8);
+        assert_eq!(count(&v, Approval), 3);
+        assert_eq!(count(&v, BackingSystemParas), 1);
+        assert_eq!(count(&v, Backing), 0);
     }
 
     #[test]
-    fn backing_is_not_starved_by_disputes_and_approvals() {
+    fn without_system_parachains_backing_gets_the_last_slot() {
+        let v = order(&[Dispute, Approval, Backing], WINDOW, WINDOW);
+        assert_eq!(count(&v, Dispute), 8);
+        assert_eq!(count(&v, Approval), 3);
+        assert_eq!(count(&v, Backing), 1);
+    }
+
+    #[test]
+    fn without_disputes_approvals_take_80_percent() {
+        let v = order(&[Approval, BackingSystemParas, Backing], WINDOW, WINDOW);
+        assert_eq!(count(&v, Approval), 9);
+        assert_eq!(count(&v, BackingSystemParas), 2);
+        assert_eq!(count(&v, Backing), 1);
+    }
+
+    #[test]
+    fn one_backing_job_is_not_postponed_behind_approvals() {
         let mut q = ExecuteQueue::default();
-        for i in 0..50 {
-            q.push(job(PvfExecKind::Dispute, i, None));
-            q.push(job(PvfExecKind::Approval, i, None));
-            q.push(job(PvfExecKind::Backing, i, None));
+        for i in 0..WINDOW {
+            q.push(job(Approval, i as u32, None));
         }
-        let first: Vec<_> = (0..WINDOW).map(|_| kind_of(&q.pop().unwrap())).collect();
-        let count = |k| first.iter().filter(|&&x| x == k).count();
-        assert_eq!(count(PvfExecKind::Dispute), 8);
-        assert_eq!(count(PvfExecKind::Approval), 3);
-        assert_eq!(count(PvfExecKind::Backing), 1);
+        q.push(job(Backing, 0, None));
+        let v: Vec<_> = (0..WINDOW)
+            .map(|_| q.pop().unwrap().pending.req.exec_kind)
+            .collect();
+        assert_eq!(count(&v, Approval), 11);
+        assert_eq!(count(&v, Backing), 1);
+        assert_eq!(&v[..4], &[Approval, Backing, Approval, Approval]);
     }
 
     #[test]
-    fn backing_jobs_on_dead_relay_parents_or_too_old_are_dropped() {
+    fn backing_within_the_allowed_ancestry_is_kept_beyond_it_dropped() {
         let mut q = ExecuteQueue::default();
-        let (a, b) = (Hash([1; 32]), Hash([2; 32]));
-        q.push(job(PvfExecKind::Backing, 1, Some(a)));
-        q.push(job(PvfExecKind::Backing, 2, Some(b)));
-        q.push(job(PvfExecKind::Approval, 3, Some(b)));
-        let active: HashSet<Hash> = [a].into();
-        let dropped = q.take_expired(Some(&active), Instant::now());
-        assert_eq!(dropped.len(), 1);
-        assert_eq!(dropped[0].pending.req.params.relay_parent_number, 2);
-        assert_eq!(q.depths(), [0, 1, 1]);
+        let (leaf, parent, grandparent, old) =
+            (Hash([1; 32]), Hash([2; 32]), Hash([3; 32]), Hash([4; 32]));
+        q.push(job(Backing, 1, Some(leaf)));
+        q.push(job(Backing, 2, Some(grandparent)));
+        q.push(job(BackingSystemParas, 3, Some(old)));
+        q.push(job(Backing, 4, Some(old)));
+        q.push(job(Approval, 5, Some(old)));
+        let view = Viability::new([ActiveLeaf {
+            hash: leaf,
+            ancestors: vec![parent, grandparent],
+        }]);
+        let mut dropped: Vec<u32> = q
+            .take_expired(Some(&view), Instant::now())
+            .iter()
+            .map(|j| j.pending.req.params.relay_parent_number)
+            .collect();
+        dropped.sort();
+        assert_eq!(dropped, vec![3, 4], "only those beyond the ancestry go");
+        assert_eq!(q.depths().map(|(_, n)| n), [0, 1, 0, 2]);
         let later = Instant::now() + Duration::from_secs(3);
-        assert_eq!(q.take_expired(None, later).len(), 1);
-        assert_eq!(q.depths(), [0, 1, 0]);
+        assert_eq!(
+            q.take_expired(None, later).len(),
+            2,
+            "outwaited their timeout"
+        );
+        assert_eq!(q.depths().map(|(_, n)| n), [0, 1, 0, 0]);
     }
 }

@@ -4,7 +4,7 @@ use super::HostStats;
 use futures::channel::oneshot;
 use pvf_messages::{
     Hash, InternalValidationError, PrepareError, PvfExecKind, ValidationError, ValidationParams,
-    host::{ExecutePvf, PrecheckResult, PvfPrepData, ToHost, ValidationOutcome},
+    host::{ActiveLeaf, ExecutePvf, PrecheckResult, PvfPrepData, ToHost, ValidationOutcome},
 };
 use std::{
     sync::{Arc, Mutex},
@@ -90,8 +90,13 @@ impl ValidationHost {
         let _ = self.to_host.send(ToHost::HeadsUp { pvfs }).await;
     }
 
-    /// Tells the host which relay-chain blocks are active leaves.
-    pub async fn update_active_leaves(&self, active: Vec<Hash>) {
+    /// Tells the host which relay-chain blocks are active leaves (the full set), each with
+    /// its allowed ancestry (a bare [`Hash`] is a leaf without ancestry).
+    pub async fn update_active_leaves(
+        &self,
+        active: impl IntoIterator<Item = impl Into<ActiveLeaf>>,
+    ) {
+        let active = active.into_iter().map(Into::into).collect();
         let _ = self
             .to_host
             .send(ToHost::UpdateActiveLeaves { active })

@@ -4,7 +4,14 @@
 //! shakes hands over [`wire`], the worker answers, [`classify`] turns the answer (or the
 //! worker's silence or death) into a typed outcome, and [`artifacts`] keeps what preparation
 //! produced. [`Host`] ties them together for one-shot use; [`start`] runs the long-lived host
-//! actor behind a [`ValidationHost`] handle.
+//! behind a [`ValidationHost`] handle, as four actors exchanging typed messages:
+//!
+//! | actor | owns | receives | sends |
+//! |---|---|---|---|
+//! | host ([`actor`], [`prepared`]) | artifact table, waiting requests, retries, pruning | `ToHost`, `FromPreparePool`, `FromExecutePool` | `ToPreparePool`, `ToExecutePool`, `ToSweeper`, answers |
+//! | prepare pool ([`prepare_pool`]) | prepare queue, prepare workers (soft/hard limits) | `ToPreparePool` | `FromPreparePool` |
+//! | execute pool ([`execute_pool`]) | execute queue, execute workers bound to executor params | `ToExecutePool` | `FromExecutePool` |
+//! | sweeper ([`sweeper`]) | file work on the blocking pool | `ToSweeper` | — |
 
 mod actor;
 pub mod artifacts;
@@ -13,15 +20,20 @@ pub mod classify;
 pub mod discovery;
 pub mod env;
 pub mod exchange;
+mod execute_pool;
 pub mod execute_queue;
 mod handle;
 mod oneshot;
+mod prepare_pool;
 pub mod prepare_queue;
+mod prepared;
 pub mod security;
+mod spawner;
+mod sweeper;
 pub mod wire;
 pub mod worker;
 
-pub use actor::HostStats;
+pub use actor::{HostExit, HostStats};
 pub use handle::ValidationHost;
 pub use oneshot::{Host, HostConfig, Prepared, Validated, execute_on};
 
@@ -104,11 +116,20 @@ const REQUEST_CHANNEL_CAPACITY: usize = 1024;
 /// cannot use), and returns the handle and the future that runs the host. Once every handle
 /// is dropped the host shuts down: queued and running requests are answered with an internal
 /// "shutting down" error (never a verdict), running jobs' workers are killed, idle workers
-/// stopped, and then the future ends. Fails with an actionable message if the workers or the
-/// cache are unusable.
+/// stopped, and then the future ends with `Ok`. If a worker binary of another version
+/// answers (the binaries were upgraded in place), the host shuts down the same way and the
+/// future ends with [`HostExit::WorkerVersionMismatch`], whose message tells the operator to
+/// restart the node. Fails with an actionable message if the workers or the cache are
+/// unusable.
 pub fn start(
     config: Config,
-) -> Result<(ValidationHost, impl Future<Output = ()> + Send + 'static), ValidationError> {
+) -> Result<
+    (
+        ValidationHost,
+        impl Future<Output = Result<(), HostExit>> + Send + 'static,
+    ),
+    ValidationError,
+> {
     use pvf_messages::InternalValidationError as E;
     let paths = discovery::discover(config.workers_path.as_deref())
         .map_err(|e| ValidationError::Internal(E::WorkerNotFound(e.to_string())))?;
@@ -157,11 +178,59 @@ pub fn start(
     spawn.security =
         security::settings_for(&paths, cache.workers_dir(), !config.insecure_validator)
             .map_err(|e| ValidationError::Internal(E::Sandbox(e.to_string())))?;
+    let mut config = config;
+    // Zero workers would leave requests waiting forever.
+    config.execute_workers = config.execute_workers.max(1);
+    config.prepare_workers_hard = config.prepare_workers_hard.max(1);
+    config.prepare_workers_soft = config
+        .prepare_workers_soft
+        .clamp(1, config.prepare_workers_hard);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (fatal_tx, fatal_rx) = tokio::sync::watch::channel(None);
+    let spawner = std::sync::Arc::new(spawner::Spawner::new(
+        paths,
+        spawn,
+        config.metrics.clone(),
+        stop_rx,
+        fatal_tx,
+    ));
     let (tx, rx) = tokio::sync::mpsc::channel(REQUEST_CHANNEL_CAPACITY);
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let actor = actor::Actor::new(config, paths, spawn, cache, table, events_tx, stats.clone());
-    Ok((
-        ValidationHost::with_stats(tx, stats),
-        actor.run(rx, events_rx),
-    ))
+    let (to_prepare, prepare_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (from_prepare_tx, from_prepare) = tokio::sync::mpsc::unbounded_channel();
+    let (to_execute, execute_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (from_execute_tx, from_execute) = tokio::sync::mpsc::unbounded_channel();
+    let (to_sweeper, sweeper_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (deleted_tx, deleted) = tokio::sync::mpsc::unbounded_channel();
+    let limits = prepare_queue::PrepareLimits {
+        soft: config.prepare_workers_soft,
+        hard: config.prepare_workers_hard,
+    };
+    let prepare_pool =
+        prepare_pool::PreparePool::new(spawner.clone(), cache.clone(), limits, from_prepare_tx);
+    let execute_pool =
+        execute_pool::ExecutePool::new(spawner, config.execute_workers, from_execute_tx);
+    let peers = actor::Peers {
+        prepare: to_prepare,
+        execute: to_execute,
+        sweeper: to_sweeper,
+    };
+    let actor = actor::Actor::new(config, table, peers, stop_tx, fatal_rx, stats.clone());
+    let run = async move {
+        let prepare = tokio::spawn(prepare_pool.run(prepare_rx));
+        let execute = tokio::spawn(execute_pool.run(execute_rx));
+        let sweeper = tokio::spawn(sweeper::run(cache.clone(), sweeper_rx, deleted_tx));
+        let exit = actor.run(rx, from_prepare, from_execute, deleted).await;
+        // The pools closed their channels to the host, so they are done; the host dropped
+        // the sweeper's sender, so it finishes what is queued.
+        for task in [prepare, execute, sweeper] {
+            if let Err(e) = task.await {
+                tracing::error!(%e, "a host actor panicked");
+            }
+        }
+        // Every worker is gone; a folder whose removal failed when its worker was dropped
+        // (the cache was read-only then) goes now.
+        sweeper::clear_workers_dir(cache).await;
+        exit
+    };
+    Ok((ValidationHost::with_stats(tx, stats), run))
 }
