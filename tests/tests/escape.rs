@@ -787,6 +787,22 @@ fn prepare_probes() -> Vec<(&'static str, PrepProbe)> {
             ),
         ),
         (
+            // A job may write only its artifact, so its file-size limit bounds what it can put
+            // on disk; a sparse write past the limit shows the bound without writing 2 GiB.
+            "prepare job: grow its artifact past 2 GiB (fill the disk)",
+            (
+                |v| {
+                    use std::io::{Seek, SeekFrom, Write};
+                    let mut file = std::fs::OpenOptions::new().write(true).open(&v.artifact)?;
+                    file.seek(SeekFrom::Start(
+                        pvf_workers::sandbox::MAX_FILE_SIZE + (1 << 20),
+                    ))?;
+                    file.write_all(b"x")
+                },
+                nothing,
+            ),
+        ),
+        (
             "prepare job: write a program and run it",
             (
                 |v| {
