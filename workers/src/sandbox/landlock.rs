@@ -34,12 +34,7 @@ pub fn restrict(policy: &Policy) -> Result<(), SandboxError> {
         .map_err(err)?
         .restrict_self()
         .map_err(err)?;
-    match status.ruleset {
-        RulesetStatus::FullyEnforced => Ok(()),
-        other => Err(SandboxError::Landlock(format!(
-            "the kernel enforces the rules only {other:?}"
-        ))),
-    }
+    fully_enforced(status.ruleset)
 }
 
 /// Adds a layer on top of what this process already has: it may write the one existing file
@@ -58,7 +53,13 @@ pub fn restrict_to_writing(file: &Path) -> Result<(), SandboxError> {
         .map_err(err)?
         .restrict_self()
         .map_err(err)?;
-    match status.ruleset {
+    fully_enforced(status.ruleset)
+}
+
+/// A ruleset the kernel enforces only partly is an error: a layer that holds half its rules
+/// would pass for the whole.
+fn fully_enforced(status: RulesetStatus) -> Result<(), SandboxError> {
+    match status {
         RulesetStatus::FullyEnforced => Ok(()),
         other => Err(SandboxError::Landlock(format!(
             "the kernel enforces the rules only {other:?}"
