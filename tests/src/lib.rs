@@ -82,3 +82,26 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
+
+/// The sandbox layers `pvf-node doctor` must report `ok` on CI's machines (its `sandbox: NAME`
+/// checks), root or not.
+pub const REQUIRED_SANDBOX_LAYERS: [&str; 7] = [
+    "no_new_privs",
+    "rlimits",
+    "capabilities",
+    "landlock",
+    "pivot_root",
+    "seccomp",
+    "pid_namespace",
+];
+
+/// The layers doctor calls optional (`sandbox: NAME (optional)`) that CI's machines still offer.
+pub const OPTIONAL_SANDBOX_LAYERS: [&str; 7] = [
+    "net_namespace",
+    "user_namespace",
+    "job_user_namespace",
+    "mount_namespace",
+    "ipc_namespace",
+    "uts_namespace",
+    "cgroup_namespace",
+];

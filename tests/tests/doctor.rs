@@ -37,27 +37,11 @@ fn this_machine_supports_every_sandbox_layer() {
         "--cache-path",
         &cache.path().display().to_string(),
     ]);
-    for feature in [
-        "no_new_privs",
-        "rlimits",
-        "capabilities",
-        "landlock",
-        "pivot_root",
-        "seccomp",
-        "pid_namespace",
-    ] {
+    for feature in pvf_tests::REQUIRED_SANDBOX_LAYERS {
         let c = check(&report, &format!("sandbox: {feature}"));
         assert_eq!(c["status"], "ok", "CI expects {feature} to work here: {c}");
     }
-    for optional in [
-        "net_namespace",
-        "user_namespace",
-        "job_user_namespace",
-        "mount_namespace",
-        "ipc_namespace",
-        "uts_namespace",
-        "cgroup_namespace",
-    ] {
+    for optional in pvf_tests::OPTIONAL_SANDBOX_LAYERS {
         let c = check(&report, &format!("sandbox: {optional} (optional)"));
         assert_eq!(c["status"], "ok", "CI expects {optional} to work here: {c}");
     }

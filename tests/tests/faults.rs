@@ -321,6 +321,16 @@ async fn inject(
 /// Least number of the 8 signals of a signal test that must reach a live process.
 const MIN_HITS: usize = 5;
 
+/// A signal test sent its 8 requests, and enough of its signals landed to prove anything.
+fn require_hits(answers: usize, hits: usize) {
+    assert_eq!(answers, 8);
+    println!("{hits} of 8 signals reached a live process");
+    assert!(
+        hits >= MIN_HITS,
+        "only {hits} of 8 signals reached a live process: the test injected too little"
+    );
+}
+
 fn random_point(rng: &mut Rng, target: Target, job_length: Duration) -> Point {
     if matches!(target, Target::Worker) && rng.chance(25) {
         Point::Early(rng.duration(Duration::from_millis(3)))
@@ -412,12 +422,7 @@ async fn signals_to_execute_workers_and_jobs_are_never_a_verdict() {
             }
         }
     }
-    assert_eq!(answers, 8);
-    println!("{hits} of 8 signals reached a live process");
-    assert!(
-        hits >= MIN_HITS,
-        "only {hits} of 8 signals reached a live process: the test injected too little"
-    );
+    require_hits(answers, hits);
     finish(host, running, cache.path(), None).await;
 }
 
@@ -597,12 +602,7 @@ async fn signals_to_prepare_workers_and_jobs_are_never_a_verdict() {
             }
         }
     }
-    assert_eq!(answers, 8);
-    println!("{hits} of 8 signals reached a live process");
-    assert!(
-        hits >= MIN_HITS,
-        "only {hits} of 8 signals reached a live process: the test injected too little"
-    );
+    require_hits(answers, hits);
     finish(host, running, cache.path(), None).await;
 }
 

@@ -83,26 +83,15 @@ fn an_unprivileged_node_gets_every_namespace() {
          have its namespaces here, so this test shows nothing. {user_ns}",
         userns_sysctls()
     );
-    for feature in [
-        "no_new_privs",
-        "rlimits",
-        "capabilities",
-        "landlock",
-        "pivot_root",
-        "seccomp",
-        "pid_namespace",
-    ] {
+    for feature in pvf_tests::REQUIRED_SANDBOX_LAYERS {
         let c = check(&report, &format!("sandbox: {feature}"));
         assert_eq!(c["status"], "ok", "unprivileged, {feature} fails: {c}");
     }
-    for feature in [
-        "net_namespace",
-        "job_user_namespace",
-        "mount_namespace",
-        "ipc_namespace",
-        "uts_namespace",
-        "cgroup_namespace",
-    ] {
+    // `user_namespace` was checked first, with its own message.
+    for feature in pvf_tests::OPTIONAL_SANDBOX_LAYERS
+        .into_iter()
+        .filter(|f| *f != "user_namespace")
+    {
         let c = check(&report, &format!("sandbox: {feature} (optional)"));
         assert_eq!(c["status"], "ok", "unprivileged, {feature} fails: {c}");
     }
