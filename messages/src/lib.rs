@@ -17,6 +17,7 @@
 //!   which are a vote, per kind of execution (backing, approval, dispute).
 //! - [`version`]: the version and build id that node and workers compare at spawn.
 
+pub mod candidate_backing;
 pub mod candidate_validation;
 pub mod checksum;
 pub mod error;
