@@ -271,20 +271,12 @@ fn child(
     input_fd: Option<i32>,
     job: impl FnOnce() -> Vec<u8>,
 ) -> ! {
+    #[cfg(test)]
+    tests::pause_before_arming();
     // SAFETY: plain system calls on descriptors this process owns.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if parent.is_some_and(|parent| libc::getppid() as u32 != parent) {
-            libc::_exit(1);
-        }
-        // In a new PID namespace the parent cannot be asked for; if it died before the
-        // death signal was armed, the report pipe has no reader any more.
-        let mut report = libc::pollfd {
-            fd: write_fd,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        if libc::poll(&mut report, 1, 0) == 1 && report.revents & libc::POLLERR != 0 {
             libc::_exit(1);
         }
         // Move both out of the way first: either may sit where the other belongs.
@@ -314,6 +306,18 @@ fn child(
             for fd in first_closed..1024 {
                 libc::close(fd);
             }
+        }
+        // In a new PID namespace the parent cannot be asked for; if it died before the
+        // death signal was armed, the report pipe has no reader any more. Only now, with this
+        // process's inherited copies of the worker's ends closed, is the worker's read end
+        // the pipe's only one: checked before, the job's own copy would keep it open.
+        let mut report = libc::pollfd {
+            fd: REPORT_FD,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        if libc::poll(&mut report, 1, 0) == 1 && report.revents & libc::POLLERR != 0 {
+            libc::_exit(1);
         }
     }
     let report = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
@@ -666,6 +670,59 @@ pub fn signal_name(sig: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Milliseconds a job created by this test process waits before it arms its death
+    /// signal: widens the window in which its worker may die unnoticed.
+    static PAUSE_BEFORE_ARMING_MS: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn pause_before_arming() {
+        let ms = PAUSE_BEFORE_ARMING_MS.load(Ordering::Relaxed);
+        if ms > 0 {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+
+    #[test]
+    fn a_job_whose_worker_died_before_it_armed_the_death_signal_never_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("the job ran");
+        let namespaces = JobNamespaceSettings {
+            pid: true,
+            ..Default::default()
+        };
+        // A "worker" process creates a job in a new PID namespace (where the job cannot ask
+        // for its parent) and dies while the job has not yet armed its death signal.
+        // SAFETY: the child only creates the job and exits without unwinding.
+        let worker = unsafe { libc::fork() };
+        assert!(worker >= 0, "fork: {}", io::Error::last_os_error());
+        if worker == 0 {
+            PAUSE_BEFORE_ARMING_MS.store(300, Ordering::Relaxed);
+            let marker = marker.clone();
+            let code = match spawn_child(Spawn::Clone(namespaces), None, move || {
+                let _ = std::fs::write(&marker, b"ran");
+                Vec::new()
+            }) {
+                Ok(_) => 0,
+                Err(_) => 3,
+            };
+            // SAFETY: ends the forked child without running the test's destructors.
+            unsafe { libc::_exit(code) }
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(worker, &mut status, 0) }, worker);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the worker could not create a job in a new PID namespace (status {status}): \
+             this test needs root or user namespaces"
+        );
+        std::thread::sleep(Duration::from_millis(900));
+        assert!(
+            !marker.exists(),
+            "a job whose worker died before it armed its death signal ran its work"
+        );
+    }
 
     #[test]
     fn reports_and_usage() {
