@@ -34,8 +34,9 @@
 //!    a hard timeout.
 //!
 //! The signal cases count the signals that reached a live worker or job (not a zombie, not a
-//! process that was already gone) and fail below a minimum, so that a test whose faults all
-//! missed cannot pass; the 1 000 requests run under SIGKILLs to execute workers and jobs.
+//! process that was already gone): a signal test goes on until each of its four cases landed
+//! at least once and enough landed in all, and fails if that takes too many requests, so that
+//! a test whose faults all missed cannot pass; the 1 000 requests run under SIGKILLs to execute workers and jobs.
 //! Random choices are drawn from a fresh seed per run, printed by each test
 //! (`PVF_FAULT_SEED=…` replays it).
 
@@ -318,24 +319,78 @@ async fn inject(
     }
 }
 
-/// Least number of the 8 signals of a signal test that must reach a live process.
-const MIN_HITS: usize = 5;
+/// The (target, signal) cases every signal test covers.
+const CASES: [(Target, i32); 4] = [
+    (Target::Worker, libc::SIGKILL),
+    (Target::Worker, libc::SIGSTOP),
+    (Target::Job, libc::SIGKILL),
+    (Target::Job, libc::SIGSTOP),
+];
+/// Least number of signals of a signal test that must reach a live process, each case at
+/// least once.
+const MIN_HITS: usize = 6;
+/// Least number of requests a signal test sends.
+const MIN_ATTEMPTS: usize = 8;
+/// Most requests a signal test sends before it gives up on reaching [`MIN_HITS`].
+const MAX_ATTEMPTS: usize = 24;
 
-/// A signal test sent its 8 requests, and enough of its signals landed to prove anything.
-fn require_hits(answers: usize, hits: usize) {
-    assert_eq!(answers, 8);
-    println!("{hits} of 8 signals reached a live process");
-    assert!(
-        hits >= MIN_HITS,
-        "only {hits} of 8 signals reached a live process: the test injected too little"
-    );
+/// Which case a signal test tries next: a signal that found its process gone (the job had
+/// already answered, the worker was being replaced) proves nothing, so the test goes on
+/// until enough signals landed rather than counting on a fixed number of tries.
+#[derive(Default)]
+struct SignalPlan {
+    hits: [usize; CASES.len()],
+    attempts: usize,
+}
+
+impl SignalPlan {
+    fn enough(&self) -> bool {
+        self.hits.iter().all(|&h| h > 0) && self.hits.iter().sum::<usize>() >= MIN_HITS
+    }
+
+    /// The next case (its index, target and signal), or `None` when the test is done: the
+    /// case with the fewest hits so far, ties broken in turn.
+    fn next(&self) -> Option<(usize, Target, i32)> {
+        if self.attempts >= MAX_ATTEMPTS || (self.attempts >= MIN_ATTEMPTS && self.enough()) {
+            return None;
+        }
+        let case = (0..CASES.len())
+            .map(|i| (i + self.attempts) % CASES.len())
+            .min_by_key(|&i| self.hits[i])
+            .expect("there are cases");
+        let (target, sig) = CASES[case];
+        Some((case, target, sig))
+    }
+
+    fn record(&mut self, case: usize, live: bool) {
+        self.attempts += 1;
+        self.hits[case] += usize::from(live);
+    }
+
+    /// Fails the test if too few signals reached a live process to prove anything.
+    fn require_enough(&self) {
+        let total: usize = self.hits.iter().sum();
+        println!(
+            "{total} of {} signals reached a live process (per case: {:?})",
+            self.attempts, self.hits
+        );
+        assert!(
+            self.enough(),
+            "only {total} of {} signals reached a live process (per case {:?}, each case needs \
+             one and {MIN_HITS} in all): the test injected too little",
+            self.attempts,
+            self.hits
+        );
+    }
 }
 
 fn random_point(rng: &mut Rng, target: Target, job_length: Duration) -> Point {
     if matches!(target, Target::Worker) && rng.chance(25) {
         Point::Early(rng.duration(Duration::from_millis(3)))
     } else {
-        Point::InJob(rng.duration(job_length))
+        // Within the first three quarters of a fault-free job, so that the job is most
+        // likely still there when the signal is sent.
+        Point::InJob(rng.duration(job_length * 3 / 4))
     }
 }
 
@@ -376,53 +431,48 @@ async fn signals_to_execute_workers_and_jobs_are_never_a_verdict() {
         "the test job is too long for its budget on this machine"
     );
 
-    let (mut answers, mut hits) = (0, 0);
+    let mut plan = SignalPlan::default();
     // Whether the previous signal was a SIGKILL that reached a worker: a worker killed just
     // after it answered is found dead only by the next request, whose own signal then finds
     // nothing to hit (the death belongs to the previous signal).
     let mut worker_just_killed = false;
-    for round in 0..2 {
-        for target in [Target::Worker, Target::Job] {
-            for sig in [libc::SIGKILL, libc::SIGSTOP] {
-                let kind = *rng.pick(&KINDS);
-                let point = random_point(&mut rng, target, job_length);
-                let started = Instant::now();
-                let (outcome, (hit, live)) = tokio::join!(
-                    run(kind),
-                    inject(cache.path(), "execute", target, sig, point)
-                );
-                answers += 1;
-                hits += usize::from(live);
-                let took = started.elapsed();
-                resume(cache.path(), "execute");
-                println!("round {round}: {hit} at {point:?}, {kind:?}: {outcome:?} in {took:?}");
-                assert!(
-                    took < 2 * wall(kind) + SLACK,
-                    "the request took {took:?}: the wall-clock limit did not end it"
-                );
-                match &outcome {
-                    Ok(result) => assert_eq!(result.head_data.0, expected),
-                    // A death the retry could not cover (backing never retries): possibly
-                    // invalid, as in the reference.
-                    Err(ValidationError::PossiblyInvalid(
-                        PossiblyInvalidError::AmbiguousWorkerDeath
-                        | PossiblyInvalidError::AmbiguousJobDeath(_),
-                    )) if sig == libc::SIGKILL || (worker_just_killed && !live) => {}
-                    // A stall ends after the execution timeout, past which nothing is
-                    // retried; the job did not use its budget: a local fault, no vote.
-                    Err(ValidationError::Internal(InternalValidationError::JobStalled(_)))
-                        if sig == libc::SIGSTOP => {}
-                    Err(other) => panic!("{hit}: a local fault must not give {other:?}"),
-                }
-                if sig == libc::SIGKILL && kind != PvfExecKind::Backing {
-                    assert!(outcome.is_ok(), "{hit}: approval and dispute retry a death");
-                }
-                worker_just_killed =
-                    sig == libc::SIGKILL && live && matches!(target, Target::Worker);
-            }
+    while let Some((case, target, sig)) = plan.next() {
+        let attempt = plan.attempts;
+        let kind = *rng.pick(&KINDS);
+        let point = random_point(&mut rng, target, job_length);
+        let started = Instant::now();
+        let (outcome, (hit, live)) = tokio::join!(
+            run(kind),
+            inject(cache.path(), "execute", target, sig, point)
+        );
+        plan.record(case, live);
+        let took = started.elapsed();
+        resume(cache.path(), "execute");
+        println!("attempt {attempt}: {hit} at {point:?}, {kind:?}: {outcome:?} in {took:?}");
+        assert!(
+            took < 2 * wall(kind) + SLACK,
+            "the request took {took:?}: the wall-clock limit did not end it"
+        );
+        match &outcome {
+            Ok(result) => assert_eq!(result.head_data.0, expected),
+            // A death the retry could not cover (backing never retries): possibly
+            // invalid, as in the reference.
+            Err(ValidationError::PossiblyInvalid(
+                PossiblyInvalidError::AmbiguousWorkerDeath
+                | PossiblyInvalidError::AmbiguousJobDeath(_),
+            )) if sig == libc::SIGKILL || (worker_just_killed && !live) => {}
+            // A stall ends after the execution timeout, past which nothing is
+            // retried; the job did not use its budget: a local fault, no vote.
+            Err(ValidationError::Internal(InternalValidationError::JobStalled(_)))
+                if sig == libc::SIGSTOP => {}
+            Err(other) => panic!("{hit}: a local fault must not give {other:?}"),
         }
+        if sig == libc::SIGKILL && kind != PvfExecKind::Backing {
+            assert!(outcome.is_ok(), "{hit}: approval and dispute retry a death");
+        }
+        worker_just_killed = sig == libc::SIGKILL && live && matches!(target, Target::Worker);
     }
-    require_hits(answers, hits);
+    plan.require_enough();
     finish(host, running, cache.path(), None).await;
 }
 
@@ -523,86 +573,80 @@ async fn signals_to_prepare_workers_and_jobs_are_never_a_verdict() {
     println!("a fault-free preparation takes {compile_length:?}");
 
     let (params, _) = adder_candidate();
-    let (mut answers, mut hits) = (0, 0);
+    let mut plan = SignalPlan::default();
     let mut n = 0;
-    for round in 0..2 {
-        for target in [Target::Worker, Target::Job] {
-            for sig in [libc::SIGKILL, libc::SIGSTOP] {
-                n += 1;
-                let code = heavy(n);
-                let precheck = rng.chance(50);
-                let kind = *rng.pick(&KINDS);
-                let point = random_point(&mut rng, target, compile_length);
-                let request = async {
-                    if precheck {
-                        run_precheck(&host, &code)
-                            .await
-                            .map(|()| None)
-                            .map_err(ValidationError::Preparation)
-                    } else {
-                        host.execute_pvf(
-                            pvf(&code, PvfPrepKind::Prepare),
-                            params.clone(),
-                            exec_timeout(kind),
-                            kind,
-                            None,
-                        )
-                        .await
-                        .map(Some)
-                    }
-                };
-                let started = Instant::now();
-                let (outcome, hit) =
-                    tokio::join!(request, inject(cache.path(), "prepare", target, sig, point));
-                let (hit, live) = hit;
-                answers += 1;
-                hits += usize::from(live);
-                let took = started.elapsed();
-                resume(cache.path(), "prepare");
-                let what = if precheck {
-                    "precheck".into()
-                } else {
-                    format!("{kind:?}")
-                };
-                println!("round {round}: {hit} at {point:?}, {what}: {outcome:?} in {took:?}");
-                let prep_wall = Duration::from_millis(PREP_TIMEOUT_MS) * host::WALL_CLOCK_FACTOR;
-                assert!(took < prep_wall + SLACK, "the request took {took:?}");
-                match &outcome {
-                    Ok(None) => {}
-                    Ok(Some(result)) => {
-                        assert_eq!(
-                            result.head_data.0,
-                            pvf_test_pvfs::hostile::COMPILE_HEAVY_HEAD
-                        )
-                    }
-                    // A killed worker, a killed job, a stopped one ended by the wall clock:
-                    // none is deterministic, so none rejects the PVF or the candidate.
-                    Err(ValidationError::Preparation(
-                        PrepareError::WorkerFailed(_)
-                        | PrepareError::JobDied(_)
-                        | PrepareError::TimedOut,
-                    )) => {}
-                    Err(other) => panic!("{hit}: a local fault must not give {other:?}"),
-                }
-                // The failure is not held against the PVF: it prepares and validates now.
-                let again = host
-                    .execute_pvf(
-                        pvf(&code, PvfPrepKind::Prepare),
-                        params.clone(),
-                        BACKING_TIMEOUT,
-                        PvfExecKind::Backing,
-                        None,
-                    )
+    while let Some((case, target, sig)) = plan.next() {
+        let attempt = plan.attempts;
+        n += 1;
+        let code = heavy(n);
+        let precheck = rng.chance(50);
+        let kind = *rng.pick(&KINDS);
+        let point = random_point(&mut rng, target, compile_length);
+        let request = async {
+            if precheck {
+                run_precheck(&host, &code)
                     .await
-                    .unwrap_or_else(|e| panic!("{hit}: the PVF does not recover: {e:?}"));
-                assert_eq!(
-                    again.head_data.0,
-                    pvf_test_pvfs::hostile::COMPILE_HEAVY_HEAD
-                );
+                    .map(|()| None)
+                    .map_err(ValidationError::Preparation)
+            } else {
+                host.execute_pvf(
+                    pvf(&code, PvfPrepKind::Prepare),
+                    params.clone(),
+                    exec_timeout(kind),
+                    kind,
+                    None,
+                )
+                .await
+                .map(Some)
             }
+        };
+        let started = Instant::now();
+        let (outcome, hit) =
+            tokio::join!(request, inject(cache.path(), "prepare", target, sig, point));
+        let (hit, live) = hit;
+        plan.record(case, live);
+        let took = started.elapsed();
+        resume(cache.path(), "prepare");
+        let what = if precheck {
+            "precheck".into()
+        } else {
+            format!("{kind:?}")
+        };
+        println!("attempt {attempt}: {hit} at {point:?}, {what}: {outcome:?} in {took:?}");
+        let prep_wall = Duration::from_millis(PREP_TIMEOUT_MS) * host::WALL_CLOCK_FACTOR;
+        assert!(took < prep_wall + SLACK, "the request took {took:?}");
+        match &outcome {
+            Ok(None) => {}
+            Ok(Some(result)) => {
+                assert_eq!(
+                    result.head_data.0,
+                    pvf_test_pvfs::hostile::COMPILE_HEAVY_HEAD
+                )
+            }
+            // A killed worker, a killed job, a stopped one ended by the wall clock:
+            // none is deterministic, so none rejects the PVF or the candidate.
+            Err(ValidationError::Preparation(
+                PrepareError::WorkerFailed(_) | PrepareError::JobDied(_) | PrepareError::TimedOut,
+            )) => {}
+            Err(other) => panic!("{hit}: a local fault must not give {other:?}"),
         }
+        // The failure is not held against the PVF: it prepares and validates now.
+        let again = host
+            .execute_pvf(
+                pvf(&code, PvfPrepKind::Prepare),
+                params.clone(),
+                BACKING_TIMEOUT,
+                PvfExecKind::Backing,
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{hit}: the PVF does not recover: {e:?}"));
+        assert_eq!(
+            again.head_data.0,
+            pvf_test_pvfs::hostile::COMPILE_HEAVY_HEAD
+        );
     }
-    require_hits(answers, hits);
+    plan.require_enough();
     finish(host, running, cache.path(), None).await;
 }
 
