@@ -16,6 +16,7 @@
 use super::{
     Config,
     artifacts::{ArtifactId, ArtifactState, ArtifactTable},
+    classify::verdict_class,
     execute_pool::{FromExecutePool, ToExecutePool, host_shutting_down},
     execute_queue::{ExecuteJob, PendingExecute, Viability},
     prepare_pool::{FromPreparePool, ToPreparePool, shutting_down},
@@ -28,7 +29,7 @@ use pvf_messages::{
     host::{PrecheckResult, PreparePriority, PvfPrepData, ToHost, ValidationOutcome},
     verdict_policy::{self, Next},
 };
-use pvf_metrics::{Flavor, Metrics, VerdictClass as MetricsVerdict};
+use pvf_metrics::{Flavor, Metrics};
 use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
@@ -58,24 +59,6 @@ pub enum HostExit {
     /// A worker binary of another version answered: the node must be restarted.
     #[error("{0}")]
     WorkerVersionMismatch(String),
-}
-
-/// The class of a final answer, as `pvf_host_verdicts_total` counts it: what the node does
-/// with it ([`verdict_policy::verdict_from_host_error`]). `invalid` and `possibly-invalid`
-/// are votes against the candidate (a deterministic failure; an ambiguous one that persisted
-/// through the retries); everything that is no vote, a deterministic preparation failure
-/// included, is `error`.
-pub(super) fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
-    match outcome {
-        Ok(_) => MetricsVerdict::Valid,
-        Err(ValidationError::Invalid(_)) => MetricsVerdict::Invalid,
-        Err(ValidationError::PossiblyInvalid(_)) => MetricsVerdict::PossiblyInvalid,
-        Err(
-            ValidationError::Preparation(_)
-            | ValidationError::Internal(_)
-            | ValidationError::ExecutionDeadline,
-        ) => MetricsVerdict::Error,
-    }
 }
 
 /// The channels to the other actors; dropped (closed) to shut them down.
@@ -502,35 +485,4 @@ fn time_left(pending: &PendingExecute) -> std::time::Duration {
         .req
         .exec_timeout
         .saturating_sub(pending.received.elapsed())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pvf_messages::{InvalidCandidate, PossiblyInvalidError};
-
-    #[test]
-    fn verdict_classes_count_votes_and_no_votes_as_the_node_answers() {
-        let deterministic_prep =
-            ValidationError::Preparation(PrepareError::Prevalidation("x".into()));
-        assert_eq!(
-            deterministic_prep.class(),
-            pvf_messages::VerdictClass::Invalid
-        );
-        assert!(verdict_policy::verdict_from_host_error(deterministic_prep.clone()).is_err());
-        assert_eq!(
-            verdict_class(&Err(deterministic_prep)),
-            MetricsVerdict::Error
-        );
-        let trap = ValidationError::Invalid(InvalidCandidate::HardTimeout);
-        assert!(verdict_policy::verdict_from_host_error(trap.clone()).is_ok());
-        assert_eq!(verdict_class(&Err(trap)), MetricsVerdict::Invalid);
-        let death = ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath);
-        assert!(verdict_policy::verdict_from_host_error(death.clone()).is_ok());
-        assert_eq!(verdict_class(&Err(death)), MetricsVerdict::PossiblyInvalid);
-        assert_eq!(
-            verdict_class(&Err(ValidationError::ExecutionDeadline)),
-            MetricsVerdict::Error
-        );
-    }
 }

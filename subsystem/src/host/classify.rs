@@ -8,13 +8,17 @@
 //!   runtime that could not be built from a sound artifact;
 //! - internal (no vote ever): what this host proves local — a stalled job, an unusable
 //!   artifact, a kernel or protocol failure of the worker.
+//!
+//! [`verdict_class`] then says how `pvf_host_verdicts_total` counts a final answer.
 
 use super::worker::{RequestError, SpawnError};
 use pvf_messages::{
     InternalValidationError, InvalidCandidate, PossiblyInvalidError, PrepareError, ValidationError,
     ValidationResult,
+    host::ValidationOutcome,
     protocol::{ExecuteResponse, PrepareResponse, PrepareSuccess},
 };
+use pvf_metrics::VerdictClass as MetricsVerdict;
 use std::time::Duration;
 
 /// Classifies a failure to bring up a worker.
@@ -118,10 +122,28 @@ pub fn execute_outcome(
     }
 }
 
+/// The class of a final answer, as `pvf_host_verdicts_total` counts it: what the node does
+/// with it ([`pvf_messages::verdict_policy::verdict_from_host_error`]). `invalid` and `possibly-invalid`
+/// are votes against the candidate (a deterministic failure; an ambiguous one that persisted
+/// through the retries); everything that is no vote, a deterministic preparation failure
+/// included, is `error`.
+pub(super) fn verdict_class(outcome: &ValidationOutcome) -> MetricsVerdict {
+    match outcome {
+        Ok(_) => MetricsVerdict::Valid,
+        Err(ValidationError::Invalid(_)) => MetricsVerdict::Invalid,
+        Err(ValidationError::PossiblyInvalid(_)) => MetricsVerdict::PossiblyInvalid,
+        Err(
+            ValidationError::Preparation(_)
+            | ValidationError::Internal(_)
+            | ValidationError::ExecutionDeadline,
+        ) => MetricsVerdict::Error,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pvf_messages::{VerdictClass, frame::FrameError};
+    use pvf_messages::{VerdictClass, frame::FrameError, verdict_policy};
 
     const BUDGET: Duration = Duration::from_secs(1);
 
@@ -201,5 +223,30 @@ mod tests {
             let err = prepare_outcome(answer).unwrap_err();
             assert!(!err.is_deterministic(), "{err:?}");
         }
+    }
+
+    #[test]
+    fn verdict_classes_count_votes_and_no_votes_as_the_node_answers() {
+        let deterministic_prep =
+            ValidationError::Preparation(PrepareError::Prevalidation("x".into()));
+        assert_eq!(
+            deterministic_prep.class(),
+            pvf_messages::VerdictClass::Invalid
+        );
+        assert!(verdict_policy::verdict_from_host_error(deterministic_prep.clone()).is_err());
+        assert_eq!(
+            verdict_class(&Err(deterministic_prep)),
+            MetricsVerdict::Error
+        );
+        let trap = ValidationError::Invalid(InvalidCandidate::HardTimeout);
+        assert!(verdict_policy::verdict_from_host_error(trap.clone()).is_ok());
+        assert_eq!(verdict_class(&Err(trap)), MetricsVerdict::Invalid);
+        let death = ValidationError::PossiblyInvalid(PossiblyInvalidError::AmbiguousWorkerDeath);
+        assert!(verdict_policy::verdict_from_host_error(death.clone()).is_ok());
+        assert_eq!(verdict_class(&Err(death)), MetricsVerdict::PossiblyInvalid);
+        assert_eq!(
+            verdict_class(&Err(ValidationError::ExecutionDeadline)),
+            MetricsVerdict::Error
+        );
     }
 }

@@ -14,6 +14,7 @@
 //! | sweeper ([`sweeper`]) | file work on the blocking pool | `ToSweeper` | — |
 
 mod actor;
+pub mod artifact_table;
 pub mod artifacts;
 pub mod cgroups;
 pub mod classify;
