@@ -162,7 +162,14 @@ impl ExecutePool {
     /// Starts queued jobs while workers allow.
     fn schedule(&mut self) {
         while self.running.len() < self.max_workers {
-            let Some(job) = self.queue.pop() else { break };
+            let idle = &self.idle;
+            let fits = |job: &ExecuteJob| {
+                let params = &job.pending.req.pvf.executor_params;
+                idle.iter().any(|(_, p)| p == params)
+            };
+            let Some(job) = self.queue.pop(Instant::now(), fits) else {
+                break;
+            };
             let params = &job.pending.req.pvf.executor_params;
             let worker = match self.idle.iter().position(|(_, p)| p == params) {
                 Some(i) => Some(self.idle.swap_remove(i)),

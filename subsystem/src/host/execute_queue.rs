@@ -7,6 +7,11 @@
 //! priorities leave; the reference's allocation): with everything waiting, a window runs 8
 //! disputes, 3 approvals and 1 backing job, and no priority is starved.
 //!
+//! Within a priority the eldest job goes first, except that a job whose executor parameters
+//! match an idle worker's is preferred while the eldest has waited less than
+//! [`MAX_KEEP_WAITING`] (the reference's rule): it saves spawning a worker for other
+//! parameters and retiring the idle one.
+//!
 //! Backing jobs are dropped with [`ValidationError::ExecutionDeadline`] once their relay
 //! parent is neither an active leaf nor within a leaf's allowed ancestry ([`Viability`]), or
 //! once they have waited longer than their own timeout: their result could no longer be used.
@@ -24,6 +29,10 @@ use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
+
+/// How long the eldest job of a priority may be passed over for one that fits an idle
+/// worker (the reference's `MAX_KEEP_WAITING`: twice the backing execution timeout).
+pub const MAX_KEEP_WAITING: Duration = Duration::from_secs(4);
 
 /// Jobs per priority window (the reference's `SCHEDULING_WINDOW_SIZE`).
 pub const WINDOW: usize = 12;
@@ -170,14 +179,23 @@ impl ExecuteQueue {
             .or_else(|| (0..4).find(|&k| pending(k)))
     }
 
-    /// The next job by priority, if any; counts it in the window.
-    pub fn pop(&mut self) -> Option<ExecuteJob> {
+    /// The next job by priority, if any; counts it in the window. Of that priority's jobs,
+    /// the eldest, or the eldest one that `fits` (an idle worker could run it) while the
+    /// eldest has waited less than [`MAX_KEEP_WAITING`].
+    pub fn pop(&mut self, now: Instant, fits: impl Fn(&ExecuteJob) -> bool) -> Option<ExecuteJob> {
         let k = self.next_priority()?;
         self.counts[k] += 1;
         if self.counts.iter().sum::<usize>() >= WINDOW {
             self.counts = [0; 4];
         }
-        self.queues[k].pop_front()
+        let queue = &mut self.queues[k];
+        let eldest_waited = now.saturating_duration_since(queue.front()?.queued);
+        let index = if eldest_waited < MAX_KEEP_WAITING {
+            queue.iter().position(fits).unwrap_or(0)
+        } else {
+            0
+        };
+        queue.remove(index)
     }
 
     /// Removes the backing jobs that can no longer be used: built on a relay parent `view`
@@ -245,6 +263,47 @@ mod tests {
         }
     }
 
+    /// The next job when no idle worker fits any.
+    fn pop(q: &mut ExecuteQueue) -> Option<ExecuteJob> {
+        q.pop(Instant::now(), |_| false)
+    }
+
+    #[test]
+    fn a_job_fitting_an_idle_worker_is_preferred_until_the_eldest_waited_too_long() {
+        let params =
+            |pages| ExecutorParams(vec![pvf_messages::ExecutorParam::MaxMemoryPages(pages)]);
+        let with_params = |tag, pages| {
+            let mut j = job(Approval, tag, None);
+            j.pending.req.pvf =
+                PvfPrepData::new(ValidationCode(vec![]), params(pages), PvfPrepKind::Prepare);
+            j
+        };
+        let fits = |j: &ExecuteJob| *j.pending.req.pvf.executor_params == params(2);
+        let tag = |j: ExecuteJob| j.pending.req.params.relay_parent_number;
+
+        let mut q = ExecuteQueue::default();
+        q.push(with_params(1, 1));
+        q.push(with_params(2, 2));
+        q.push(with_params(3, 1));
+        let now = Instant::now();
+        assert_eq!(
+            q.pop(now, fits).map(tag),
+            Some(2),
+            "the job for the idle worker first"
+        );
+        assert_eq!(q.pop(now, fits).map(tag), Some(1), "none fits: the eldest");
+
+        let mut q = ExecuteQueue::default();
+        q.push(with_params(1, 1));
+        q.push(with_params(2, 2));
+        let later = Instant::now() + MAX_KEEP_WAITING;
+        assert_eq!(
+            q.pop(later, fits).map(tag),
+            Some(1),
+            "the eldest waited long enough"
+        );
+    }
+
     /// The kinds of the first `n` jobs popped from a queue holding `each` jobs of each of
     /// `kinds`, pushed round-robin.
     fn order(kinds: &[PvfExecKind], each: usize, n: usize) -> Vec<PvfExecKind> {
@@ -255,7 +314,7 @@ mod tests {
             }
         }
         (0..n)
-            .map(|_| q.pop().unwrap().pending.req.exec_kind)
+            .map(|_| pop(&mut q).unwrap().pending.req.exec_kind)
             .collect()
     }
 
@@ -269,9 +328,9 @@ mod tests {
         for i in 0..100 {
             q.push(job(Backing, i, None));
         }
-        q.pop();
+        pop(&mut q);
         q.push(job(Dispute, 0, None));
-        assert_eq!(q.pop().unwrap().pending.req.exec_kind, Dispute);
+        assert_eq!(pop(&mut q).unwrap().pending.req.exec_kind, Dispute);
     }
 
     // The reference's scheduling tests (`polkadot-node-core-pvf` 36, `execute/queue.rs`:
@@ -315,7 +374,7 @@ mod tests {
         }
         q.push(job(Backing, 0, None));
         let v: Vec<_> = (0..WINDOW)
-            .map(|_| q.pop().unwrap().pending.req.exec_kind)
+            .map(|_| pop(&mut q).unwrap().pending.req.exec_kind)
             .collect();
         assert_eq!(count(&v, Approval), 11);
         assert_eq!(count(&v, Backing), 1);
