@@ -197,7 +197,7 @@ pub async fn run(args: RunArgs) -> u8 {
         }
     };
     let overseer_running = tokio::spawn(overseer.run());
-    handle.active_leaves(vec![driver::RELAY_PARENT]).await;
+    handle.active_leaves([driver::active_leaf()]).await;
     let mut host_running = host_running;
     let outcomes = match host_running.as_mut() {
         None => outcomes_rx.await.unwrap_or_default(),

@@ -21,6 +21,7 @@ use pvf_messages::{
         CandidateCommitments, CandidateDescriptor, CandidateReceipt, CandidateValidationMessage,
         ValidationFailed, persisted_validation_data_hash,
     },
+    host::ActiveLeaf,
     primitives::blake2_256,
 };
 use std::{
@@ -30,6 +31,17 @@ use std::{
 
 /// The relay parent every workload candidate is built on.
 pub const RELAY_PARENT: Hash = Hash([0x42; 32]);
+/// The active leaf during a workload run: a child of [`RELAY_PARENT`].
+pub const ACTIVE_LEAF: Hash = Hash([0x43; 32]);
+
+/// The active leaf a workload runs under, with [`RELAY_PARENT`] in its allowed ancestry: as
+/// with asynchronous backing, candidates are built on an ancestor of the leaf, not on the leaf.
+pub fn active_leaf() -> ActiveLeaf {
+    ActiveLeaf {
+        hash: ACTIVE_LEAF,
+        ancestors: vec![RELAY_PARENT],
+    }
+}
 /// The PoV size limit the workload's validation data announces (Polkadot's default).
 pub const MAX_POV_SIZE: u32 = 5 << 20;
 
