@@ -32,6 +32,9 @@ use std::sync::Arc;
 /// A parachain id.
 pub type ParaId = u32;
 
+/// A session index of the relay chain.
+pub type SessionIndex = u32;
+
 /// The hash candidate descriptors commit to for their [`PersistedValidationData`]:
 /// BLAKE2b-256 of its SCALE encoding (as Polkadot's `PersistedValidationData::hash`).
 pub fn persisted_validation_data_hash(data: &PersistedValidationData) -> Hash {
@@ -259,6 +262,12 @@ pub enum RuntimeApiMessage {
     ValidationCodeByHash(ValidationCodeHash, oneshot::Sender<Option<ValidationCode>>),
     /// The executor parameters of the session of this relay parent, if known.
     SessionExecutorParams(Hash, oneshot::Sender<Option<ExecutorParams>>),
+    /// The session a child of this block is in (Polkadot's `session_index_for_child`), if the
+    /// block is known.
+    SessionIndexForChild(Hash, oneshot::Sender<Option<SessionIndex>>),
+    /// The code hashes of the candidates backed in this block (from Polkadot's candidate
+    /// events), if the block is known: code the node may soon approve or dispute.
+    BackedCandidateCodeHashes(Hash, oneshot::Sender<Option<Vec<ValidationCodeHash>>>),
 }
 
 #[cfg(test)]

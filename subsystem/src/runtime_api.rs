@@ -1,4 +1,5 @@
-//! A stand-in for the runtime-API subsystem: chain state served from memory.
+//! A stand-in for the runtime-API subsystem: chain state served from memory (code by hash,
+//! executor parameters, and per block its session and the code of the candidates backed in it).
 //!
 //! In Polkadot, candidate validation reads validation code and the session's executor
 //! parameters from the relay chain's runtime. This node has no relay chain, so the workload
@@ -10,7 +11,7 @@
 use crate::overseer::{self, FromOrchestra, Signal, SpawnedSubsystem, SubsystemError};
 use pvf_messages::{
     ExecutorParams, Hash, ValidationCode, ValidationCodeHash,
-    candidate_validation::RuntimeApiMessage,
+    candidate_validation::{RuntimeApiMessage, SessionIndex},
 };
 use std::{
     collections::HashMap,
@@ -24,6 +25,8 @@ struct Store {
     code: HashMap<ValidationCodeHash, ValidationCode>,
     executor_params: HashMap<Hash, ExecutorParams>,
     default_executor_params: Option<ExecutorParams>,
+    sessions: HashMap<Hash, SessionIndex>,
+    backed_code: HashMap<Hash, Vec<ValidationCodeHash>>,
 }
 
 /// The chain state the stand-in serves: validation code by hash and executor parameters by
@@ -48,6 +51,8 @@ impl RuntimeApiStore {
                 code: HashMap::new(),
                 executor_params: HashMap::new(),
                 default_executor_params: Some(ExecutorParams::new()),
+                sessions: HashMap::new(),
+                backed_code: HashMap::new(),
             })),
         }
     }
@@ -78,6 +83,29 @@ impl RuntimeApiStore {
     /// unknown.
     pub fn set_default_executor_params(&self, params: Option<ExecutorParams>) {
         self.lock().default_executor_params = params;
+    }
+
+    /// Records that a child of `block` is in `session`, and that the candidates backed in
+    /// `block` use the code with these hashes.
+    pub fn set_block(
+        &self,
+        block: Hash,
+        session: SessionIndex,
+        backed_code: Vec<ValidationCodeHash>,
+    ) {
+        let mut store = self.lock();
+        store.sessions.insert(block, session);
+        store.backed_code.insert(block, backed_code);
+    }
+
+    /// The session a child of `block` is in, if `block` is known.
+    pub fn session_index_for_child(&self, block: &Hash) -> Option<SessionIndex> {
+        self.lock().sessions.get(block).copied()
+    }
+
+    /// The code hashes of the candidates backed in `block`, if `block` is known.
+    pub fn backed_code(&self, block: &Hash) -> Option<Vec<ValidationCodeHash>> {
+        self.lock().backed_code.get(block).cloned()
     }
 
     /// The executor parameters of the session of `relay_parent`, if known.
@@ -121,6 +149,12 @@ impl RuntimeApiSubsystem {
                     "session executor params"
                 );
                 let _ = tx.send(params);
+            }
+            RuntimeApiMessage::SessionIndexForChild(block, tx) => {
+                let _ = tx.send(self.store.session_index_for_child(&block));
+            }
+            RuntimeApiMessage::BackedCandidateCodeHashes(block, tx) => {
+                let _ = tx.send(self.store.backed_code(&block));
             }
         }
     }

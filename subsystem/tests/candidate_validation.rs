@@ -526,6 +526,95 @@ async fn precheck_fails_without_code_or_executor_params() {
     h.conclude().await;
 }
 
+/// Answers runtime-API requests from `store` until the host receives something; returns it.
+async fn serve_until_host_request(h: &mut Harness, store: &RuntimeApiStore) -> ToHost {
+    let api = RuntimeApiSubsystem::new(store.clone());
+    loop {
+        tokio::select! {
+            msg = h.ctx.recv() => match msg {
+                AllMessages::RuntimeApi(msg) => api.answer(msg),
+                other => panic!("expected a runtime-API request, got {other:?}"),
+            },
+            req = h.host_rx.recv() => return req.expect("the host channel closed"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn new_leaves_bring_heads_up_for_backed_code_once_per_session() {
+    let mut h = Harness::start(Config::default());
+    let store = RuntimeApiStore::new();
+    let adder = store.insert_code(ValidationCode(pvf_test_pvfs::adder().to_vec()));
+    let undying = store.insert_code(ValidationCode(pvf_test_pvfs::undying().to_vec()));
+    let special = ExecutorParams(vec![pvf_messages::ExecutorParam::MaxMemoryPages(64)]);
+    let (leaf1, leaf2, leaf3) = (Hash([11; 32]), Hash([12; 32]), Hash([13; 32]));
+    store.set_executor_params(leaf1, special.clone());
+    store.set_block(leaf1, 5, vec![adder]);
+    // Same session: the adder was announced already, the undying code is new.
+    store.set_block(leaf2, 5, vec![adder, undying]);
+    // A new session: announced again.
+    store.set_block(leaf3, 6, vec![adder]);
+
+    let heads_up = |req: ToHost| match req {
+        ToHost::HeadsUp { pvfs } => pvfs
+            .into_iter()
+            .map(|p| (p.code_hash, (*p.executor_params).clone(), p.prep_kind))
+            .collect::<Vec<_>>(),
+        other => panic!("expected a heads-up, got {other:?}"),
+    };
+    let leaves = |hash: Hash| Signal::ActiveLeaves(vec![hash.into()]);
+
+    h.ctx.send_signal(leaves(leaf1)).await;
+    assert!(matches!(
+        h.host_request().await,
+        ToHost::UpdateActiveLeaves { .. }
+    ));
+    let first = heads_up(serve_until_host_request(&mut h, &store).await);
+    assert_eq!(first, vec![(adder, special.clone(), PvfPrepKind::Prepare)]);
+
+    h.ctx.send_signal(leaves(leaf2)).await;
+    assert!(matches!(
+        h.host_request().await,
+        ToHost::UpdateActiveLeaves { .. }
+    ));
+    let second = heads_up(serve_until_host_request(&mut h, &store).await);
+    // The session's parameters come from the cache (leaf 2 has none of its own).
+    assert_eq!(second, vec![(undying, special, PvfPrepKind::Prepare)]);
+
+    // A leaf seen before brings nothing new.
+    h.ctx.send_signal(leaves(leaf2)).await;
+    assert!(matches!(
+        h.host_request().await,
+        ToHost::UpdateActiveLeaves { .. }
+    ));
+    assert!(
+        tokio::time::timeout(QUIET, h.ctx.recv()).await.is_err(),
+        "a leaf seen before asked the runtime API again"
+    );
+
+    h.ctx.send_signal(leaves(leaf3)).await;
+    assert!(matches!(
+        h.host_request().await,
+        ToHost::UpdateActiveLeaves { .. }
+    ));
+    let third = heads_up(serve_until_host_request(&mut h, &store).await);
+    assert_eq!(
+        third,
+        vec![(adder, ExecutorParams::new(), PvfPrepKind::Prepare)]
+    );
+
+    // An unknown block: no heads-up, nothing stuck.
+    h.ctx.send_signal(leaves(Hash([14; 32]))).await;
+    assert!(matches!(
+        h.host_request().await,
+        ToHost::UpdateActiveLeaves { .. }
+    ));
+    serve_runtime_api(&mut h.ctx, &store).await;
+    tokio::time::sleep(QUIET).await;
+    h.assert_host_idle();
+    h.conclude().await;
+}
+
 #[tokio::test]
 async fn precheck_outcomes_follow_the_host() {
     let mut h = Harness::start(Config::default());

@@ -21,7 +21,9 @@
 //!
 //! **Signals.** `ActiveLeaves` is forwarded to the host in order (the main loop awaits only
 //! room in the host's queue, never an answer); the host drops queued backing jobs whose
-//! relay parent left the active leaves. On `Conclude` every running job answers at
+//! relay parent left the active leaves' allowed ancestry. Each leaf not seen before also
+//! starts a child job that sends the host a heads-up for the code of the candidates backed in
+//! it ([`upcoming`]), also while every job slot is busy. On `Conclude` every running job answers at
 //! once — `Err(ValidationFailed::ShuttingDown)` or `PreCheckOutcome::Failed` — instead of
 //! waiting for the host, and the subsystem returns once they have (or after
 //! [`CONCLUDE_GRACE`]; a host the subsystem started itself is then given [`HOST_STOP_GRACE`]
@@ -34,17 +36,20 @@
 
 mod dummy;
 mod precheck;
+mod upcoming;
 mod validate;
 
 pub use dummy::CandidateValidationDummy;
+pub use upcoming::DISPUTE_WINDOW_SESSIONS;
 
 use crate::{
     host::{self, ValidationHost},
     overseer::{self, FromOrchestra, Signal, SpawnedSubsystem, SubsystemError, TimeoutExt},
 };
 use futures::{FutureExt, channel::oneshot};
-use pvf_messages::candidate_validation::{
-    CandidateValidationMessage, PreCheckOutcome, ValidationFailed,
+use pvf_messages::{
+    candidate_validation::{CandidateValidationMessage, PreCheckOutcome, ValidationFailed},
+    host::ActiveLeaf,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -118,7 +123,19 @@ impl<Context> CandidateValidationSubsystem {
         let Self { host, config } = self;
         let future = match host {
             HostSource::Running(host) => run(ctx, host, config, None).boxed(),
-            HostSource::Start(host_config) => match host::start(host_config) {
+            HostSource::Start(host_config) => async move {
+                // Starting reads and hashes every cached artifact and runs the workers'
+                // version check and sandbox probe: blocking work, kept off the executor.
+                let started = tokio::task::spawn_blocking(move || host::start(host_config))
+                    .await
+                    .map_err(|e| {
+                        SubsystemError::HostStart(pvf_messages::ValidationError::Internal(
+                            pvf_messages::InternalValidationError::HostCommunication(format!(
+                                "starting the host panicked: {e}"
+                            )),
+                        ))
+                    })?;
+                match started {
                 Ok((host, task)) => {
                     let (stopped_tx, stopped_rx) = oneshot::channel();
                     let task = async move {
@@ -128,13 +145,13 @@ impl<Context> CandidateValidationSubsystem {
                         }
                         let _ = stopped_tx.send(exit);
                     };
-                    match ctx.spawn("pvf-validation-host", Box::pin(task)) {
-                        Ok(()) => run(ctx, host, config, Some(stopped_rx.shared())).boxed(),
-                        Err(e) => async move { Err(e) }.boxed(),
-                    }
+                    ctx.spawn("pvf-validation-host", Box::pin(task))?;
+                    run(ctx, host, config, Some(stopped_rx.shared())).await
                 }
-                Err(e) => async move { Err(SubsystemError::HostStart(e)) }.boxed(),
-            },
+                Err(e) => Err(SubsystemError::HostStart(e)),
+                }
+            }
+            .boxed(),
         };
         SpawnedSubsystem {
             name: "candidate-validation-subsystem",
@@ -165,6 +182,7 @@ async fn run<Context>(
     // Flipped to `true` on `Conclude`; dropped (which jobs also treat as a stop) if this
     // future is dropped without one.
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let upcoming = upcoming::Upcoming::new();
 
     loop {
         let slot = match slots.clone().try_acquire_owned() {
@@ -183,7 +201,7 @@ async fn run<Context>(
                         return conclude(&slots, limit, shutdown_tx, host, host_stopped).await;
                     }
                     AtCapacity::Signal(Signal::ActiveLeaves(leaves)) => {
-                        host.update_active_leaves(leaves).await;
+                        on_active_leaves(&mut ctx, &host, &upcoming, &shutdown_rx, leaves).await?;
                         continue;
                     }
                 }
@@ -212,7 +230,7 @@ async fn run<Context>(
                 return conclude(&slots, limit, shutdown_tx, host, host_stopped).await;
             }
             FromOrchestra::Signal(Signal::ActiveLeaves(leaves)) => {
-                host.update_active_leaves(leaves).await;
+                on_active_leaves(&mut ctx, &host, &upcoming, &shutdown_rx, leaves).await?;
             }
             FromOrchestra::Communication { msg } => {
                 let job = make_job(
@@ -227,6 +245,34 @@ async fn run<Context>(
             }
         }
     }
+}
+
+/// Forwards the active leaves to the host, then starts the heads-up for each leaf not seen
+/// before (a child job: it asks the runtime API, which the main loop never waits for).
+#[overseer::contextbounds(CandidateValidation, prefix = crate::overseer)]
+async fn on_active_leaves<Context>(
+    ctx: &mut Context,
+    host: &ValidationHost,
+    upcoming: &upcoming::Upcoming,
+    shutdown: &watch::Receiver<bool>,
+    leaves: Vec<ActiveLeaf>,
+) -> Result<(), SubsystemError> {
+    let fresh = upcoming.new_leaves(leaves.iter().map(|leaf| leaf.hash));
+    host.update_active_leaves(leaves).await;
+    for leaf in fresh {
+        let (mut sender, host, upcoming) = (ctx.sender().clone(), host.clone(), upcoming.clone());
+        let shutdown = shutdown.clone();
+        ctx.spawn(
+            "candidate-validation-heads-up",
+            Box::pin(async move {
+                futures::select_biased! {
+                    () = stopped(shutdown).fuse() => {}
+                    () = upcoming.on_new_leaf(&mut sender, &host, leaf).fuse() => {}
+                }
+            }),
+        )?;
+    }
+    Ok(())
 }
 
 /// Tells every job to answer now and waits up to [`CONCLUDE_GRACE`] for them to; then,
