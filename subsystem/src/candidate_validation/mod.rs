@@ -35,6 +35,7 @@
 //! host and drops every request.
 
 mod dummy;
+mod heads_up;
 mod precheck;
 mod upcoming;
 mod validate;
@@ -48,7 +49,9 @@ use crate::{
 };
 use futures::{FutureExt, channel::oneshot};
 use pvf_messages::{
-    candidate_validation::{CandidateValidationMessage, PreCheckOutcome, ValidationFailed},
+    candidate_validation::{
+        CandidateValidationMessage, HeadsUpError, PreCheckOutcome, ValidationFailed,
+    },
     host::ActiveLeaf,
 };
 use std::{sync::Arc, time::Duration};
@@ -378,6 +381,28 @@ fn make_job<Context>(
                         &host,
                         relay_parent,
                         validation_code_hash,
+                    ).fuse() => outcome,
+                };
+                let _ = response_sender.send(outcome);
+            }
+            .boxed()
+        }
+        CandidateValidationMessage::HeadsUp {
+            relay_parent,
+            validation_code_hashes,
+            mut response_sender,
+        } => {
+            let mut sender = ctx.sender().clone();
+            async move {
+                let _slot = slot;
+                let outcome = futures::select_biased! {
+                    () = stopped(shutdown).fuse() => Err(HeadsUpError::ShuttingDown),
+                    () = response_sender.cancellation().fuse() => return,
+                    outcome = heads_up::heads_up(
+                        &mut sender,
+                        &host,
+                        relay_parent,
+                        validation_code_hashes,
                     ).fuse() => outcome,
                 };
                 let _ = response_sender.send(outcome);
