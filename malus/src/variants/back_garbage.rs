@@ -2,7 +2,7 @@
 //! that garbage gets backed and honest approval checkers must catch it.
 //!
 //! The request never reaches the real validation (no worker runs, no metric moves).
-//! Pre-checks pass unchanged.
+//! Pre-checks and heads-ups pass unchanged.
 //!
 //! **The commitments of the lie.** A `Valid` verdict carries the candidate's outputs, but a
 //! receipt commits only to hashes of them (the new head's hash, the commitments' hash), which
@@ -64,7 +64,7 @@ impl<Sender: Send + 'static> MessageInterceptor<Sender> for BackGarbage {
                     response_sender.send(Ok(CandidateVerdict::Valid(commitments, validation_data)));
                 None
             }
-            precheck @ CandidateValidationMessage::PreCheck { .. } => Some(precheck),
+            other => Some(other),
         }
     }
 }

@@ -13,7 +13,10 @@
 
 pub mod back_garbage;
 pub mod dispute_valid;
+pub mod suggest_garbage;
 
+#[cfg(test)]
+mod backing_tests;
 #[cfg(test)]
 mod validation_tests;
 

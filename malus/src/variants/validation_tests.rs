@@ -365,6 +365,7 @@ async fn a_variant_runs_in_the_overseer_slot() {
         InterceptedSubsystem::new(real, BackGarbage),
         DummySubsystem,
         DummySubsystem,
+        DummySubsystem,
         TokioSpawner::current(),
     )
     .unwrap();
