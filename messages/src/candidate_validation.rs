@@ -250,6 +250,40 @@ pub enum CandidateValidationMessage {
         /// Where the outcome goes.
         response_sender: oneshot::Sender<PreCheckOutcome>,
     },
+    /// Prepare the code with these hashes ahead of need (Polkadot's PVF heads-up): each is
+    /// fetched from the runtime API and handed to the host, which prepares it when a prepare
+    /// worker is free, with the executor parameters of `relay_parent`'s session.
+    HeadsUp {
+        /// The relay-chain block to read the code and the executor parameters at.
+        relay_parent: Hash,
+        /// The code to prepare.
+        validation_code_hashes: Vec<ValidationCodeHash>,
+        /// Answered once every known code is handed to the host (not once it is prepared).
+        response_sender: oneshot::Sender<Result<(), HeadsUpError>>,
+    },
+}
+
+/// Why a [`CandidateValidationMessage::HeadsUp`] did not hand every code to the host.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum HeadsUpError {
+    /// The runtime API knows no code with these hashes; the others were handed to the host.
+    #[error("unknown validation code: {}", hash_list(.0))]
+    UnknownCode(Vec<ValidationCodeHash>),
+    /// The runtime API knows no executor parameters for this relay parent: nothing was
+    /// handed to the host.
+    #[error("no executor parameters known at relay parent {0}")]
+    UnknownExecutorParams(Hash),
+    /// The subsystem stopped before every code was handed to the host.
+    #[error("candidate validation is shutting down")]
+    ShuttingDown,
+}
+
+fn hash_list(hashes: &[ValidationCodeHash]) -> String {
+    hashes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Requests to the runtime-API stand-in: the chain state candidate validation needs.

@@ -165,6 +165,7 @@ struct Inner {
     validation_requests: IntCounterVec,
     validate_from_exhaustive: Histogram,
     validate_candidate_exhaustive: Histogram,
+    rpc_requests: IntCounterVec,
 }
 
 fn counter_vec(
@@ -410,6 +411,12 @@ impl Metrics {
                 "pvf_host_preparations_started_total",
                 "Preparation jobs handed to a prepare worker",
             )?,
+            rpc_requests: counter_vec(
+                r,
+                "pvf_node_rpc_requests_total",
+                "JSON-RPC calls of pvf-node serve, per method and outcome (ok, error, abandoned)",
+                &["method", "outcome"],
+            )?,
         };
         // Make the fixed label sets visible at zero from the start, so that dashboards and
         // `rate()` see every series before its first event.
@@ -595,6 +602,26 @@ impl Metrics {
         self.0
             .validation_requests
             .with_label_values(&[validity])
+            .get()
+    }
+
+    // --- the node's JSON-RPC server (pvf_node_*) ---
+
+    /// A JSON-RPC call of `method` ended with `outcome` (`pvf_node_rpc_requests_total`):
+    /// `ok`, `error` (a typed error answer), or `abandoned` (the client left before the
+    /// answer). `method` must come from the server's fixed set of methods.
+    pub fn on_rpc_request(&self, method: &str, outcome: &str) {
+        self.0
+            .rpc_requests
+            .with_label_values(&[method, outcome])
+            .inc();
+    }
+
+    /// How many JSON-RPC calls of `method` ended with `outcome`.
+    pub fn rpc_requests(&self, method: &str, outcome: &str) -> u64 {
+        self.0
+            .rpc_requests
+            .with_label_values(&[method, outcome])
             .get()
     }
 

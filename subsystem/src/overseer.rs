@@ -2,11 +2,12 @@
 //!
 //! A validator's node is a set of subsystems exchanging typed messages; the overseer owns
 //! their channels, routes messages by type, broadcasts signals (new active leaves,
-//! `Conclude`) and runs their child jobs. Ours has three slots:
+//! `Conclude`) and runs their child jobs. Ours has four slots:
 //!
 //! | slot | consumes | sends |
 //! |---|---|---|
 //! | `candidate_validation` | [`CandidateValidationMessage`] | [`RuntimeApiMessage`] |
+//! | `candidate_backing` | [`CandidateBackingMessage`] | [`CandidateValidationMessage`] |
 //! | `runtime_api` | [`RuntimeApiMessage`] | — |
 //! | `workload` | [`WorkloadMessage`] | [`CandidateValidationMessage`] |
 //!
@@ -27,6 +28,7 @@
 
 pub use orchestra::*;
 
+pub use pvf_messages::candidate_backing::CandidateBackingMessage;
 pub use pvf_messages::candidate_validation::{CandidateValidationMessage, RuntimeApiMessage};
 use pvf_messages::{ValidationError, host::ActiveLeaf};
 use std::any::Any;
@@ -106,6 +108,10 @@ pub struct Overseer {
     /// Validates candidates and pre-checks code.
     #[subsystem(CandidateValidationMessage, sends: [RuntimeApiMessage])]
     candidate_validation: CandidateValidation,
+
+    /// Validates collations and seconds the valid ones.
+    #[subsystem(CandidateBackingMessage, sends: [CandidateValidationMessage])]
+    candidate_backing: CandidateBacking,
 
     /// Serves chain state (code by hash, executor parameters) from memory.
     #[subsystem(RuntimeApiMessage, sends: [])]
@@ -257,39 +263,46 @@ where
 }
 
 /// A builder with every slot filled by [`DummySubsystem`]: replace the slots you need with
-/// `.replace_candidate_validation(|_| …)`, `.replace_runtime_api(|_| …)`,
-/// `.replace_workload(|_| …)`, then `.build()` and wrap the handle in [`Handle::new`].
+/// `.replace_candidate_validation(|_| …)`, `.replace_candidate_backing(|_| …)`,
+/// `.replace_runtime_api(|_| …)`, `.replace_workload(|_| …)`, then `.build()` and wrap the
+/// handle in [`Handle::new`].
 pub fn dummy_overseer_builder<S: Spawner>(
     spawner: S,
-) -> InitializedOverseerBuilder<S, DummySubsystem, DummySubsystem, DummySubsystem> {
+) -> InitializedOverseerBuilder<S, DummySubsystem, DummySubsystem, DummySubsystem, DummySubsystem> {
     Overseer::builder()
         .candidate_validation(DummySubsystem)
+        .candidate_backing(DummySubsystem)
         .runtime_api(DummySubsystem)
         .workload(DummySubsystem)
         .spawner(spawner)
 }
 
-/// Builds the overseer from its three subsystems. Run it with [`Overseer::run`]; talk to it
+/// Builds the overseer from its four subsystems. Run it with [`Overseer::run`]; talk to it
 /// with the returned [`Handle`].
 ///
 /// A validator passes `CandidateValidationSubsystem`, a collator `CandidateValidationDummy`
-/// (see [`crate::candidate_validation`]); `runtime_api` is usually
+/// (see [`crate::candidate_validation`]); `candidate_backing` is
+/// [`crate::candidate_backing::CandidateBackingSubsystem`] where collations are seconded,
+/// else [`DummySubsystem`]; `runtime_api` is usually
 /// [`crate::runtime_api::RuntimeApiSubsystem`]; `workload` is the candidate source
 /// (or [`DummySubsystem`] when candidates arrive through the handle).
-pub fn build_overseer<CV, RA, W, S>(
+pub fn build_overseer<CV, CB, RA, W, S>(
     candidate_validation: CV,
+    candidate_backing: CB,
     runtime_api: RA,
     workload: W,
     spawner: S,
 ) -> Result<(Overseer<S>, Handle), SubsystemError>
 where
     CV: Subsystem<OverseerSubsystemContext<CandidateValidationMessage>, SubsystemError>,
+    CB: Subsystem<OverseerSubsystemContext<CandidateBackingMessage>, SubsystemError>,
     RA: Subsystem<OverseerSubsystemContext<RuntimeApiMessage>, SubsystemError>,
     W: Subsystem<OverseerSubsystemContext<WorkloadMessage>, SubsystemError>,
     S: Spawner,
 {
     let (overseer, handle) = Overseer::builder()
         .candidate_validation(candidate_validation)
+        .candidate_backing(candidate_backing)
         .runtime_api(runtime_api)
         .workload(workload)
         .spawner(spawner)

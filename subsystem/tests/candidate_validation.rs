@@ -21,8 +21,8 @@ use pvf_subsystem::{
     candidate_validation::{CandidateValidationDummy, CandidateValidationSubsystem, Config},
     host::{self, ValidationHost},
     overseer::{
-        self, AllMessages, Handle, Signal, SpawnedSubsystem, Subsystem, SubsystemError,
-        TokioSpawner, WorkloadMessage, build_overseer, dummy_overseer_builder,
+        self, AllMessages, DummySubsystem, Handle, Signal, SpawnedSubsystem, Subsystem,
+        SubsystemError, TokioSpawner, WorkloadMessage, build_overseer, dummy_overseer_builder,
         test_helpers::{TestSubsystemContextHandle, make_subsystem_context},
     },
     runtime_api::{RuntimeApiStore, RuntimeApiSubsystem},
@@ -682,6 +682,7 @@ async fn the_overseer_routes_between_subsystems() {
     let (go, wait) = oneshot::channel();
     let (overseer, mut handle) = build_overseer(
         CandidateValidationSubsystem::new(host, Config::default()),
+        DummySubsystem,
         RuntimeApiSubsystem::new(store),
         OneCandidate {
             go: wait,

@@ -40,6 +40,13 @@ async fn run<Context>(mut ctx: Context) -> Result<(), SubsystemError> {
                         validation_code_hash,
                         ..
                     } => ("pre-check", *validation_code_hash),
+                    CandidateValidationMessage::HeadsUp {
+                        validation_code_hashes,
+                        ..
+                    } => match validation_code_hashes.first() {
+                        Some(first) => ("heads-up", *first),
+                        None => continue,
+                    },
                 };
                 tracing::info!(
                     target: LOG_TARGET,

@@ -33,6 +33,7 @@
 //! host and drops every request.
 
 mod dummy;
+mod heads_up;
 mod precheck;
 mod validate;
 
@@ -44,7 +45,7 @@ use crate::{
 };
 use futures::{FutureExt, channel::oneshot};
 use pvf_messages::candidate_validation::{
-    CandidateValidationMessage, PreCheckOutcome, ValidationFailed,
+    CandidateValidationMessage, HeadsUpError, PreCheckOutcome, ValidationFailed,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -332,6 +333,28 @@ fn make_job<Context>(
                         &host,
                         relay_parent,
                         validation_code_hash,
+                    ).fuse() => outcome,
+                };
+                let _ = response_sender.send(outcome);
+            }
+            .boxed()
+        }
+        CandidateValidationMessage::HeadsUp {
+            relay_parent,
+            validation_code_hashes,
+            mut response_sender,
+        } => {
+            let mut sender = ctx.sender().clone();
+            async move {
+                let _slot = slot;
+                let outcome = futures::select_biased! {
+                    () = stopped(shutdown).fuse() => Err(HeadsUpError::ShuttingDown),
+                    () = response_sender.cancellation().fuse() => return,
+                    outcome = heads_up::heads_up(
+                        &mut sender,
+                        &host,
+                        relay_parent,
+                        validation_code_hashes,
                     ).fuse() => outcome,
                 };
                 let _ = response_sender.send(outcome);

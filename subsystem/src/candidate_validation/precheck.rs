@@ -12,7 +12,7 @@ use pvf_messages::{
 
 /// Asks the runtime API through `sender` and awaits the answer; `None` if it is unknown or the
 /// runtime API dropped the request.
-async fn ask<S, T>(
+pub(super) async fn ask<S, T>(
     sender: &mut S,
     request: impl FnOnce(oneshot::Sender<Option<T>>) -> RuntimeApiMessage,
 ) -> Option<T>

@@ -11,6 +11,7 @@ mod logging;
 mod prepare;
 mod report;
 mod run;
+pub mod serve;
 mod unit;
 mod validate;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Check this machine: worker binaries and versions, every sandbox layer, the cache.
     Doctor(doctor::DoctorArgs),
+    /// Serve the node over JSON-RPC until SIGINT/SIGTERM (see docs/rpc.md).
+    Serve(serve::ServeArgs),
 }
 
 /// Where the workers and the cache are; shared by all subcommands.
@@ -90,6 +93,10 @@ const DEFAULT_LOG_FILTER: &str = "warn,pvf_subsystem::overseer=error";
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(DEFAULT_LOG_FILTER);
+    if let Command::Serve(args) = cli.command {
+        // It runs its own runtime, as a malus node's `main` calls it.
+        return serve::serve_with(args, |validation| validation, |backing| backing);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,6 +113,7 @@ pub fn main() -> ExitCode {
             Command::Prepare(args) => prepare::run(args).await,
             Command::Validate(args) => validate::run(args).await,
             Command::Doctor(args) => doctor::run(args),
+            Command::Serve(_) => unreachable!("served above, on its own runtime"),
         }
     });
     ExitCode::from(status)

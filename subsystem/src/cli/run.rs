@@ -6,7 +6,7 @@ use super::{EXIT_OTHER, EXIT_VALID, HostArgs};
 use crate::{
     candidate_validation::{self, CandidateValidationDummy, CandidateValidationSubsystem},
     host,
-    overseer::{TokioSpawner, build_overseer},
+    overseer::{DummySubsystem, TokioSpawner, build_overseer},
     runtime_api::{RuntimeApiStore, RuntimeApiSubsystem},
     workload::{
         WorkloadSpec, default_workload,
@@ -178,12 +178,14 @@ pub async fn run(args: RunArgs) -> u8 {
                     ..Default::default()
                 },
             ),
+            DummySubsystem,
             RuntimeApiSubsystem::new(store),
             driver,
             spawner,
         ),
         None => build_overseer(
             CandidateValidationDummy,
+            DummySubsystem,
             RuntimeApiSubsystem::new(store),
             driver,
             spawner,
