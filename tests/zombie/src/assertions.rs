@@ -107,6 +107,7 @@ impl World {
                     ParaFact::Backed => f.backed,
                     ParaFact::Approved => f.approved,
                     ParaFact::Disputed => f.disputed,
+                    ParaFact::ApprovedOnNewCode => f.approved_on_new_code,
                     ParaFact::Reverted => f.reverted,
                     ParaFact::Height => f.height,
                     ParaFact::UpgradesAccepted => f.upgrades_accepted,
@@ -217,6 +218,34 @@ impl World {
                                 ),
                             )
                         }
+                    },
+                },
+                Check::Histogram {
+                    name: metric,
+                    buckets,
+                    cmp,
+                    value,
+                    ..
+                } => match prometheus {
+                    None => (false, format!("{name}: serves no metrics")),
+                    Some(addr) => match rpc::scrape(addr, Duration::from_secs(5)).await {
+                        Err(e) => (false, format!("{name}: {e}")),
+                        Ok(text) => match metrics::histogram_samples(
+                            &metrics::parse(&text),
+                            metric,
+                            buckets,
+                        ) {
+                            Err(e) => (false, format!("{name}: {e}")),
+                            Ok(n) => (
+                                cmp.holds(n, *value),
+                                format!(
+                                    "{name}: {} samples (wanted {} {})",
+                                    fmt_num(n),
+                                    cmp.symbol(),
+                                    fmt_num(*value)
+                                ),
+                            ),
+                        },
                     },
                 },
                 Check::LogLine { pattern, .. } | Check::LogCount { pattern, .. } => {

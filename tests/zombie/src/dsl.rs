@@ -9,12 +9,15 @@
 //! alice: is up
 //! alice: reports polkadot_pvf_execution_time_bucket{le="2"} is at least 1 within 30 seconds
 //! alice: reports polkadot_pvf_preparation_time_count > 0            # also ==, <, >=, <=, is at most
+//! alice: reports histogram polkadot_pvf_execution_time has at least 1 samples in buckets ["0.1", "2"]
+//! alice: reports histogram polkadot_pvf_execution_time has 0 samples in buckets ["3", "+Inf"]
 //! alice: log line contains "pvf-node serving" within 5 seconds
 //! malus: log line matches "MALUS intercept.*approval" within 20 seconds
 //! alice: count of log lines containing "panicked" is 0
 //! parachain 100: candidates approved is at least 3 within 30 seconds
 //! parachain 100: block height > 2                 # also candidates backed|disputed|reverted,
-//!                                                 # upgrades accepted|rejected|enacted
+//!                                                 # upgrades accepted|rejected|enacted,
+//!                                                 # candidates approved on new code
 //! dispute concluded valid within 20 seconds
 //! disputes concluded invalid is 0                 # also disputes raised|unconcluded
 //! malus: was slashed
@@ -128,6 +131,8 @@ pub enum ParaFact {
     Approved,
     /// Candidates disputed.
     Disputed,
+    /// Candidates approved that were validated with upgraded code (not the genesis code).
+    ApprovedOnNewCode,
     /// Included candidates reverted by a dispute concluded invalid.
     Reverted,
     /// The parachain's block height (included candidates, minus reverted).
@@ -167,6 +172,21 @@ pub enum Check {
         node: String,
         /// The metric.
         query: MetricQuery,
+        /// The comparison.
+        cmp: Cmp,
+        /// The number.
+        value: f64,
+    },
+    /// `NODE: reports histogram METRIC has [at least|at most] N samples in buckets [...]`:
+    /// the observations that fell in those buckets (each bucket counts the samples above
+    /// the previous bound, not the cumulative value).
+    Histogram {
+        /// The subject.
+        node: String,
+        /// The histogram's base name.
+        name: String,
+        /// The buckets' `le` bounds, as written.
+        buckets: Vec<String>,
         /// The comparison.
         cmp: Cmp,
         /// The number.
@@ -225,6 +245,7 @@ impl Check {
         match self {
             Check::IsUp { node }
             | Check::Metric { node, .. }
+            | Check::Histogram { node, .. }
             | Check::LogLine { node, .. }
             | Check::LogCount { node, .. }
             | Check::Slashed { node, .. } => Some(node),
@@ -254,6 +275,11 @@ static METRIC: LazyLock<Regex> =
     LazyLock::new(|| re(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(.+)$"));
 static LABEL: LazyLock<Regex> =
     LazyLock::new(|| re(r#"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$"#));
+static HISTOGRAM: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^histogram\s+([a-zA-Z_:][a-zA-Z0-9_:]*)\s+has\s+(at least\s+|at most\s+)?(\d+(?:\.\d+)?)\s+samples?\s+in\s+buckets\s+\[(.*)\]$",
+    )
+});
 static PARA: LazyLock<Regex> = LazyLock::new(|| re(r"^parachain\s+(\d+)$"));
 
 /// Parses a test file's text.
@@ -355,6 +381,36 @@ fn parse_check(body: &str) -> Result<Check, String> {
             slashed: rest == "was slashed",
         });
     }
+    if let Some(histogram) = rest.strip_prefix("reports histogram ") {
+        let text = format!("histogram {}", histogram.trim());
+        let c = HISTOGRAM
+            .captures(&text)
+            .ok_or_else(|| {
+                format!("expected `reports histogram METRIC has [at least|at most] N samples in buckets [\"le\", …]`, found {histogram:?}")
+            })?;
+        let cmp = match c.get(2).map(|m| m.as_str().trim()) {
+            Some("at least") => Cmp::Ge,
+            Some(_) => Cmp::Le,
+            None => Cmp::Eq,
+        };
+        let buckets = c[4]
+            .split(',')
+            .map(|b| {
+                let b = b.trim();
+                b.strip_prefix('"')
+                    .and_then(|b| b.strip_suffix('"'))
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("bucket {b:?} is not a quoted bound"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Check::Histogram {
+            node,
+            name: c[1].to_string(),
+            buckets,
+            cmp,
+            value: c[3].parse().map_err(|e| format!("bad number: {e}"))?,
+        });
+    }
     if let Some(metric) = rest.strip_prefix("reports ") {
         let c = METRIC.captures(metric.trim()).ok_or_else(|| {
             format!("expected `reports METRIC[{{labels}}] CMP N`, found {metric:?}")
@@ -396,7 +452,11 @@ fn parse_check(body: &str) -> Result<Check, String> {
 }
 
 fn parse_para(para: u32, rest: &str) -> Result<Check, String> {
-    const FACTS: [(&str, ParaFact); 8] = [
+    const FACTS: [(&str, ParaFact); 9] = [
+        (
+            "candidates approved on new code",
+            ParaFact::ApprovedOnNewCode,
+        ),
         ("candidates backed", ParaFact::Backed),
         ("candidates approved", ParaFact::Approved),
         ("candidates disputed", ParaFact::Disputed),

@@ -21,4 +21,4 @@ pub mod report;
 pub mod rpc;
 mod run;
 
-pub use run::{RunOptions, run_network, run_test};
+pub use run::{RunOptions, check_test, run_network, run_test};

@@ -2,7 +2,7 @@
 //! NETWORK.toml`) of real `pvf-node` and `pvf-malus` processes; see the crate docs.
 
 use clap::{Parser, Subcommand};
-use pvf_zombie::{RunOptions, run_network, run_test};
+use pvf_zombie::{RunOptions, check_test, run_network, run_test};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -22,6 +22,13 @@ enum Command {
         /// Where node logs go (default: a new folder under the temporary directory).
         #[arg(long)]
         logs: Option<PathBuf>,
+    },
+    /// Check test files and their networks without starting anything; exit 0 if all
+    /// are usable, 2 otherwise.
+    Check {
+        /// The test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Start a network and run the relay-chain stand-in until Ctrl-C.
     Spawn {
@@ -43,6 +50,25 @@ fn main() {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Test { file, logs } => run_test(&file, RunOptions { logs }).await,
+            Command::Check { files } => {
+                let mut code = 0;
+                for f in files {
+                    match check_test(&f) {
+                        Ok((t, n)) => println!(
+                            "{}: {} assertions, {} nodes, {} parachains",
+                            f.display(),
+                            t.assertions.len(),
+                            n.nodes.len(),
+                            n.file.parachains.len()
+                        ),
+                        Err(e) => {
+                            eprintln!("pvf-zombie: {e}");
+                            code = 2;
+                        }
+                    }
+                }
+                code
+            }
             Command::Spawn { network, logs } => run_network(&network, RunOptions { logs }).await,
         }
     });

@@ -118,6 +118,47 @@ pub fn value(samples: &[Sample], query: &MetricQuery) -> Option<f64> {
     total
 }
 
+fn bound(le: &str) -> Option<f64> {
+    match le {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        s => s.parse().ok(),
+    }
+}
+
+/// The observations of histogram `name` that fell in the buckets with bounds `buckets`
+/// (each bucket's cumulative count minus the previous bucket's); an error names a bound the
+/// histogram does not have.
+pub fn histogram_samples(
+    samples: &[Sample],
+    name: &str,
+    buckets: &[String],
+) -> Result<f64, String> {
+    let bucket_name = format!("{name}_bucket");
+    let mut series: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.name == bucket_name)
+        .filter_map(|s| {
+            let le = s.labels.iter().find(|(k, _)| k == "le")?;
+            Some((bound(&le.1)?, s.value))
+        })
+        .collect();
+    if series.is_empty() {
+        return Err(format!("no histogram {name}"));
+    }
+    series.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut total = 0.0;
+    for b in buckets {
+        let le = bound(b).ok_or_else(|| format!("bucket {b:?} is not a number"))?;
+        let i = series
+            .iter()
+            .position(|(l, _)| *l == le)
+            .ok_or_else(|| format!("{name} has no bucket le={b:?}"))?;
+        let below = if i == 0 { 0.0 } else { series[i - 1].1 };
+        total += series[i].1 - below;
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +197,21 @@ garbage line
             [("msg".into(), "a \"quoted\", comma".into())]
         );
         assert_eq!(samples[8].value, 1000.0);
+    }
+
+    #[test]
+    fn histogram_samples_per_bucket() {
+        let s = parse(TEXT);
+        let h = |b: &[&str]| {
+            let b: Vec<String> = b.iter().map(|x| x.to_string()).collect();
+            histogram_samples(&s, "polkadot_pvf_execution_time", &b)
+        };
+        assert_eq!(h(&["0.01"]), Ok(3.0));
+        assert_eq!(h(&["2"]), Ok(2.0));
+        assert_eq!(h(&["0.01", "2"]), Ok(5.0));
+        assert_eq!(h(&["+Inf"]), Ok(1.0));
+        assert!(h(&["3"]).unwrap_err().contains("no bucket"));
+        assert!(histogram_samples(&s, "nope", &[]).is_err());
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub fn summary(
                 p.id.to_string(),
                 f.backed.to_string(),
                 f.not_backed.to_string(),
-                f.approved.to_string(),
+                format!("{} ({} new code)", f.approved, f.approved_on_new_code),
                 f.disputed.to_string(),
                 f.reverted.to_string(),
                 f.height.to_string(),

@@ -37,14 +37,31 @@ async fn stop_all(nodes: &tokio::sync::Mutex<Vec<NodeProcess>>) {
     futures::future::join_all(nodes.iter_mut().map(|n| n.stop(Duration::from_secs(5)))).await;
 }
 
-/// Resolves once SIGINT or SIGTERM arrives.
-async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
+/// A latch set by the first SIGINT or SIGTERM; installed once, so no signal that arrives
+/// between two waits is lost.
+#[derive(Clone)]
+struct Interrupt(tokio::sync::watch::Receiver<bool>);
+
+impl Interrupt {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+        let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    /// Resolves once a signal arrived (at once if one already did).
+    async fn wait(&self) {
+        let mut rx = self.0.clone();
+        let _ = rx.wait_for(|set| *set).await;
     }
 }
 
@@ -142,34 +159,42 @@ async fn start(
 fn load_network(path: &Path) -> Result<Network, String> {
     let network = Network::load(path).map_err(|e| e.to_string())?;
     for p in &network.file.parachains {
-        crate::relay::collator::Collator::new(&p.collator, network.base_dir())
-            .map_err(|e| format!("{}: parachain {}: {e}", path.display(), p.id))?;
+        let err = |e: String| format!("{}: parachain {}: {e}", path.display(), p.id);
+        crate::relay::collator::Collator::new(&p.collator, network.base_dir()).map_err(err)?;
+        let codes = p
+            .genesis_wasm_path
+            .iter()
+            .chain(p.upgrades.iter().map(|u| &u.code));
+        for code in codes {
+            crate::relay::collator::load_code(code, network.base_dir()).map_err(err)?;
+        }
     }
     Ok(network)
+}
+
+/// Reads a test file and its network file and checks everything that can be checked
+/// without starting a node: syntax, references, collators, code.
+pub fn check_test(test_path: &Path) -> Result<(dsl::TestFile, Network), String> {
+    let text = std::fs::read_to_string(test_path)
+        .map_err(|e| format!("cannot read {}: {e}", test_path.display()))?;
+    let test = dsl::parse(&text).map_err(|e| format!("{}: {e}", test_path.display()))?;
+    let net_path = test_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&test.network);
+    let network = load_network(&net_path)?;
+    assertions::check_references(&network, &test.assertions)
+        .map_err(|e| format!("{}: {e}", test_path.display()))?;
+    Ok((test, network))
 }
 
 /// `pvf-zombie test FILE.zndsl`: runs the test; returns the exit status.
 pub async fn run_test(test_path: &Path, options: RunOptions) -> i32 {
     let started_at = Instant::now();
-    let text = match std::fs::read_to_string(test_path) {
+    let (test, network) = match check_test(test_path) {
         Ok(t) => t,
-        Err(e) => return config_error(format!("cannot read {}: {e}", test_path.display())),
-    };
-    let test = match dsl::parse(&text) {
-        Ok(t) => t,
-        Err(e) => return config_error(format!("{}: {e}", test_path.display())),
-    };
-    let net_path = test_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&test.network);
-    let network = match load_network(&net_path) {
-        Ok(n) => n,
         Err(e) => return config_error(e),
     };
-    if let Err(e) = assertions::check_references(&network, &test.assertions) {
-        return config_error(format!("{}: {e}", test_path.display()));
-    }
     let deadline = started_at + Duration::from_secs(network.file.settings.timeout);
     let title = format!(
         "pvf-zombie: {}{}",
@@ -179,11 +204,12 @@ pub async fn run_test(test_path: &Path, options: RunOptions) -> i32 {
             .map(|d| format!(" — {d}"))
             .unwrap_or_default()
     );
+    let interrupt = Interrupt::install();
     let relay_state = Arc::new(std::sync::Mutex::new(crate::relay::State::default()));
     let mut progress = Progress::new(relay_state);
     let started = tokio::select! {
         s = start(network, &options, &progress) => s,
-        _ = interrupted() => {
+        _ = interrupt.wait() => {
             progress.finish();
             eprintln!("pvf-zombie: interrupted while starting");
             return report::EXIT_INTERRUPTED;
@@ -196,6 +222,7 @@ pub async fn run_test(test_path: &Path, options: RunOptions) -> i32 {
             return config_error(e);
         }
     };
+    progress.finish();
     progress = Progress::new(started.relay.state.clone());
     let chain = tokio::spawn(started.relay.clone().run());
     let world = World {
@@ -214,7 +241,7 @@ pub async fn run_test(test_path: &Path, options: RunOptions) -> i32 {
             tokio::select! {
                 o = &mut evaluation => break Some(o),
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = interrupted() => break None,
+                _ = interrupt.wait() => break None,
             }
         };
         let Some(outcome) = outcome else {
@@ -267,6 +294,7 @@ pub async fn run_test(test_path: &Path, options: RunOptions) -> i32 {
 /// `pvf-zombie spawn NETWORK.toml`: runs the network until SIGINT/SIGTERM.
 pub async fn run_network(net_path: &Path, options: RunOptions) -> i32 {
     let started_at = Instant::now();
+    let interrupt = Interrupt::install();
     let network = match load_network(net_path) {
         Ok(n) => n,
         Err(e) => return config_error(e),
@@ -276,7 +304,7 @@ pub async fn run_network(net_path: &Path, options: RunOptions) -> i32 {
     )));
     let started = tokio::select! {
         s = start(network, &options, &progress) => s,
-        _ = interrupted() => return report::EXIT_INTERRUPTED,
+        _ = interrupt.wait() => return report::EXIT_INTERRUPTED,
     };
     progress.finish();
     let started = match started {
@@ -289,7 +317,7 @@ pub async fn run_network(net_path: &Path, options: RunOptions) -> i32 {
         progress.refresh("running until Ctrl-C");
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = interrupted() => break,
+            _ = interrupt.wait() => break,
         }
     }
     chain.abort();

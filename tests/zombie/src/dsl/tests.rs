@@ -72,6 +72,37 @@ fn metric_forms() {
 }
 
 #[test]
+fn histogram_form() {
+    let a = one(
+        r#"alice: reports histogram polkadot_pvf_execution_time has at least 2 samples in buckets ["0.1", "+Inf"] within 9 seconds"#,
+    );
+    let Check::Histogram {
+        node,
+        name,
+        buckets,
+        cmp,
+        value,
+    } = a.check
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (node.as_str(), name.as_str()),
+        ("alice", "polkadot_pvf_execution_time")
+    );
+    assert_eq!(buckets, ["0.1", "+Inf"]);
+    assert_eq!((cmp, value), (Cmp::Ge, 2.0));
+    let a = one(r#"alice: reports histogram h has 0 samples in buckets ["3"]"#);
+    assert!(matches!(a.check, Check::Histogram { cmp: Cmp::Eq, .. }));
+    let a = one(r#"alice: reports histogram h has at most 1 sample in buckets ["3"]"#);
+    assert!(matches!(a.check, Check::Histogram { cmp: Cmp::Le, .. }));
+    let e = error(r#"alice: reports histogram h has 0 samples in buckets [3]"#);
+    assert!(e.message.contains("not a quoted bound"), "{e}");
+    let e = error(r#"alice: reports histogram h is 0"#);
+    assert!(e.message.contains("samples in buckets"), "{e}");
+}
+
+#[test]
 fn log_forms() {
     let a = one(r#"alice: log line contains "pvf-node serving" within 5 seconds"#);
     let Check::LogLine {
@@ -132,6 +163,10 @@ fn stand_in_facts() {
     for (text, expected) in [
         ("candidates backed", ParaFact::Backed),
         ("candidates disputed", ParaFact::Disputed),
+        (
+            "candidates approved on new code",
+            ParaFact::ApprovedOnNewCode,
+        ),
         ("candidates reverted", ParaFact::Reverted),
         ("block height", ParaFact::Height),
         ("upgrades accepted", ParaFact::UpgradesAccepted),

@@ -85,6 +85,8 @@ pub struct ParaFacts {
     pub approved: u64,
     /// Candidates disputed.
     pub disputed: u64,
+    /// Candidates approved whose code is not the genesis code.
+    pub approved_on_new_code: u64,
     /// Included candidates reverted.
     pub reverted: u64,
     /// Included minus reverted.
@@ -104,6 +106,7 @@ pub struct Para {
     pub id: u32,
     collator: Arc<Mutex<Collator>>,
     code_hash: [u8; 32],
+    genesis_code_hash: [u8; 32],
     head: Vec<u8>,
     busy: bool,
     exhausted: bool,
@@ -223,6 +226,7 @@ impl Relay {
                 Para {
                     id: p.id,
                     code_hash: blake2_256(&code).0,
+                    genesis_code_hash: blake2_256(&code).0,
                     head: collator.genesis_head().to_vec(),
                     collator: Arc::new(Mutex::new(collator)),
                     busy: false,

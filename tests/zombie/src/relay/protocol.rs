@@ -241,6 +241,9 @@ impl Relay {
         if approvals >= needed {
             if let Some(p) = state.paras.get_mut(&para) {
                 p.facts.approved += 1;
+                if candidate.code_hash != to_hex(&p.genesis_code_hash) {
+                    p.facts.approved_on_new_code += 1;
+                }
             }
             state.event(format!(
                 "parachain {para}: candidate {} approved ({approvals} checkers)",
