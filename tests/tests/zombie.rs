@@ -132,7 +132,14 @@ fn sigint_leaves_no_node_behind() {
             .filter(|(pid, _)| {
                 std::fs::read_to_string(format!("/proc/{pid}/stat"))
                     .ok()
-                    .and_then(|s| s.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok())
+                    .and_then(|s| {
+                        s.rsplit(')')
+                            .next()?
+                            .split_whitespace()
+                            .nth(1)?
+                            .parse()
+                            .ok()
+                    })
                     == Some(child.id())
             })
             .collect();
@@ -143,7 +150,10 @@ fn sigint_leaves_no_node_behind() {
         if ours.len() == 4 && serving {
             break ours;
         }
-        assert!(Instant::now() < deadline, "the nodes did not start: {ours:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not start: {ours:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     // Every node's cache lives under one folder of this run: anything still running there
@@ -163,7 +173,10 @@ fn sigint_leaves_no_node_behind() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "pvf-zombie did not stop on SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "pvf-zombie did not stop on SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status.code(), Some(130));
