@@ -904,6 +904,23 @@ mod tests {
     }
 
     #[test]
+    fn rpc_requests_are_counted_per_method_and_outcome() {
+        let m = Metrics::new();
+        m.on_rpc_request("pvf_second", "ok");
+        m.on_rpc_request("pvf_second", "ok");
+        m.on_rpc_request("pvf_second", "abandoned");
+        m.on_rpc_request("pvf_preCheck", "error");
+        assert_eq!(m.rpc_requests("pvf_second", "ok"), 2);
+        assert_eq!(m.rpc_requests("pvf_second", "abandoned"), 1);
+        assert_eq!(m.rpc_requests("pvf_second", "error"), 0);
+        assert_eq!(m.rpc_requests("pvf_preCheck", "error"), 1);
+        assert!(
+            m.render().lines().any(|l| l
+                == r#"pvf_node_rpc_requests_total{method="pvf_second",outcome="abandoned"} 1"#)
+        );
+    }
+
+    #[test]
     fn register_twice_in_one_registry_fails() {
         let registry = Registry::new();
         let _m = Metrics::register(&registry).unwrap();

@@ -170,3 +170,234 @@ where
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overseer::{
+        AllMessages, Subsystem, TokioSpawner,
+        test_helpers::{TestSubsystemContextHandle, make_subsystem_context},
+    };
+    use pvf_messages::{
+        Hash, HeadData, ValidationCodeHash,
+        candidate_validation::{
+            CandidateCommitments, CandidateDescriptor, InvalidCandidateReason, ValidationResponse,
+        },
+        primitives::BlockData,
+    };
+    use std::time::Duration;
+
+    const DUE: Duration = Duration::from_secs(10);
+
+    fn collation(tag: u8, exec_kind: PvfExecKind) -> Collation {
+        let pov = PoV {
+            block_data: BlockData(vec![tag]),
+        };
+        Collation {
+            validation_data: PersistedValidationData {
+                parent_head: HeadData(vec![tag]),
+                ..Default::default()
+            },
+            validation_code: ValidationCode(vec![0, 0x61, 0x73, 0x6d]),
+            candidate_receipt: CandidateReceipt {
+                descriptor: CandidateDescriptor {
+                    para_id: u32::from(tag),
+                    relay_parent: Hash([tag; 32]),
+                    persisted_validation_data_hash: Hash::default(),
+                    pov_hash: pov.hash(),
+                    erasure_root: Hash::default(),
+                    para_head: Hash::default(),
+                    validation_code_hash: ValidationCodeHash(Hash([tag; 32])),
+                },
+                commitments_hash: Hash([tag; 32]),
+            },
+            pov: Arc::new(pov),
+            executor_params: ExecutorParams::default(),
+            exec_kind,
+        }
+    }
+
+    fn second_message(
+        c: &Collation,
+    ) -> (CandidateBackingMessage, oneshot::Receiver<SecondOutcome>) {
+        let (response_sender, rx) = oneshot::channel();
+        let msg = CandidateBackingMessage::Second {
+            validation_data: c.validation_data.clone(),
+            validation_code: c.validation_code.clone(),
+            candidate_receipt: c.candidate_receipt.clone(),
+            pov: c.pov.clone(),
+            executor_params: c.executor_params.clone(),
+            exec_kind: c.exec_kind,
+            response_sender,
+        };
+        (msg, rx)
+    }
+
+    type Handle = TestSubsystemContextHandle<CandidateBackingMessage>;
+
+    fn start() -> (Handle, tokio::task::JoinHandle<Result<(), SubsystemError>>) {
+        let (ctx, handle) = make_subsystem_context(TokioSpawner::current());
+        let running = tokio::spawn(CandidateBackingSubsystem::new().start(ctx).future);
+        (handle, running)
+    }
+
+    /// The validation request the subsystem sent: checked against `c`, with its channel.
+    async fn validation_request(
+        handle: &mut Handle,
+        c: &Collation,
+    ) -> oneshot::Sender<ValidationResponse> {
+        match handle.recv().await {
+            AllMessages::CandidateValidation(
+                CandidateValidationMessage::ValidateFromExhaustive {
+                    validation_data,
+                    validation_code,
+                    candidate_receipt,
+                    pov,
+                    exec_kind,
+                    response_sender,
+                    ..
+                },
+            ) => {
+                assert_eq!(validation_data, c.validation_data);
+                assert_eq!(validation_code, c.validation_code);
+                assert_eq!(candidate_receipt, c.candidate_receipt);
+                assert_eq!(pov, c.pov);
+                assert_eq!(exec_kind, c.exec_kind);
+                response_sender
+            }
+            other => panic!("unexpected message: {other:?}"),
+        }
+    }
+
+    async fn due<T>(rx: oneshot::Receiver<T>) -> T {
+        tokio::time::timeout(DUE, rx)
+            .await
+            .expect("answered in time")
+            .expect("answered, not dropped")
+    }
+
+    #[tokio::test]
+    async fn seconds_valid_collations_as_received_and_refuses_the_rest() {
+        let (mut handle, _running) = start();
+        let valid = collation(1, PvfExecKind::Backing);
+        let (msg, rx) = second_message(&valid);
+        handle.send_message(msg).await;
+        let tx = validation_request(&mut handle, &valid).await;
+        let commitments = CandidateCommitments::default();
+        tx.send(Ok(CandidateVerdict::Valid(
+            commitments,
+            valid.validation_data.clone(),
+        )))
+        .unwrap();
+        assert_eq!(
+            due(rx).await,
+            SecondOutcome::Seconded(SecondedCandidate {
+                candidate_receipt: valid.candidate_receipt.clone(),
+                pov: valid.pov.clone(),
+            })
+        );
+
+        let invalid = collation(2, PvfExecKind::BackingSystemParas);
+        let (msg, rx) = second_message(&invalid);
+        handle.send_message(msg).await;
+        let reason = InvalidCandidateReason::PoVHashMismatch;
+        validation_request(&mut handle, &invalid)
+            .await
+            .send(Ok(CandidateVerdict::Invalid(reason.clone())))
+            .unwrap();
+        assert_eq!(due(rx).await, SecondOutcome::Invalid(reason.to_string()));
+
+        let (msg, rx) = second_message(&invalid);
+        handle.send_message(msg).await;
+        let failed = ValidationFailed::Other("a local fault".into());
+        validation_request(&mut handle, &invalid)
+            .await
+            .send(Err(failed.clone()))
+            .unwrap();
+        assert_eq!(due(rx).await, SecondOutcome::Failed(failed));
+
+        // Candidate validation dropped the request: no verdict, still one answer.
+        let (msg, rx) = second_message(&invalid);
+        handle.send_message(msg).await;
+        drop(validation_request(&mut handle, &invalid).await);
+        assert!(matches!(
+            due(rx).await,
+            SecondOutcome::Failed(ValidationFailed::Other(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_kind_other_than_backing_is_refused_without_validation() {
+        let (mut handle, _running) = start();
+        let (msg, rx) = second_message(&collation(1, PvfExecKind::Approval));
+        handle.send_message(msg).await;
+        let SecondOutcome::Failed(ValidationFailed::Other(why)) = due(rx).await else {
+            panic!("not refused");
+        };
+        assert!(why.contains("approval"), "{why}");
+        assert!(
+            handle
+                .recv_timeout(Duration::from_millis(200))
+                .await
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_are_served_concurrently() {
+        let (mut handle, _running) = start();
+        let (a, b) = (
+            collation(1, PvfExecKind::Backing),
+            collation(2, PvfExecKind::Backing),
+        );
+        let (msg_a, rx_a) = second_message(&a);
+        let (msg_b, rx_b) = second_message(&b);
+        handle.send_message(msg_a).await;
+        handle.send_message(msg_b).await;
+        // Both validations are asked for before either is answered; answered out of order.
+        let tx_a = validation_request(&mut handle, &a).await;
+        let tx_b = validation_request(&mut handle, &b).await;
+        tx_b.send(Err(ValidationFailed::Other("b".into()))).unwrap();
+        assert_eq!(
+            due(rx_b).await,
+            SecondOutcome::Failed(ValidationFailed::Other("b".into()))
+        );
+        tx_a.send(Err(ValidationFailed::Other("a".into()))).unwrap();
+        assert_eq!(
+            due(rx_a).await,
+            SecondOutcome::Failed(ValidationFailed::Other("a".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_leaves_abandons_the_validation() {
+        let (mut handle, _running) = start();
+        let c = collation(1, PvfExecKind::Backing);
+        let (msg, rx) = second_message(&c);
+        handle.send_message(msg).await;
+        let mut tx = validation_request(&mut handle, &c).await;
+        drop(rx);
+        tokio::time::timeout(DUE, tx.cancellation())
+            .await
+            .expect("the validation request was not dropped");
+    }
+
+    #[tokio::test]
+    async fn conclude_answers_what_waits_then_ends() {
+        let (mut handle, running) = start();
+        let c = collation(1, PvfExecKind::Backing);
+        let (msg, rx) = second_message(&c);
+        handle.send_message(msg).await;
+        let _tx = validation_request(&mut handle, &c).await;
+        handle.send_signal(Signal::Conclude).await;
+        assert_eq!(
+            due(rx).await,
+            SecondOutcome::Failed(ValidationFailed::ShuttingDown)
+        );
+        tokio::time::timeout(DUE, running)
+            .await
+            .expect("the subsystem ended")
+            .unwrap()
+            .unwrap();
+    }
+}

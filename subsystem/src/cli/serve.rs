@@ -269,7 +269,10 @@ where
         }
     };
     // Concluding answers whatever is still in flight (-32002); then the server can close.
-    stop_overseer(handle, overseer_running).await;
+    // (A join handle that has already answered must not be awaited again.)
+    if !matches!(stop, Stop::Overseer) {
+        stop_overseer(handle, overseer_running).await;
+    }
     if !server.stopped_within(STEP_GRACE).await {
         eprintln!("pvf-node: the JSON-RPC server did not stop in time");
     }

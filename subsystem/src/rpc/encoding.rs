@@ -335,3 +335,6 @@ pub fn precheck_outcome(outcome: PreCheckOutcome) -> Value {
         PreCheckOutcome::Failed => "failed",
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,3 +83,33 @@ impl From<RpcError> for ErrorObjectOwned {
         ErrorObjectOwned::owned(e.code(), e.to_string(), data)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pvf_messages::Hash;
+
+    #[test]
+    fn errors_carry_their_code_message_and_data() {
+        let e = ErrorObjectOwned::from(RpcError::from(ParamError::new("candidate.pov", "missing")));
+        assert_eq!(e.code(), -32602);
+        assert_eq!(e.message(), "invalid params: candidate.pov: missing");
+        assert_eq!(
+            e.data().map(|d| d.get()),
+            Some(r#"{"field":"candidate.pov","problem":"missing"}"#)
+        );
+        let hash = ValidationCodeHash(Hash([0xab; 32]));
+        let e = ErrorObjectOwned::from(RpcError::UnknownCode(vec![hash]));
+        assert_eq!(e.code(), -32001);
+        assert!(e.message().contains(&hash.to_string()), "{}", e.message());
+        assert!(e.message().contains("pvf_submitCode"), "{}", e.message());
+        assert_eq!(
+            ErrorObjectOwned::from(RpcError::ShuttingDown).code(),
+            -32002
+        );
+        assert_eq!(
+            ErrorObjectOwned::from(RpcError::Internal("x".into())).code(),
+            -32603
+        );
+    }
+}
