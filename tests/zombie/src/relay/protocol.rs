@@ -318,6 +318,12 @@ impl Relay {
             p.facts.reverted += gone;
             p.facts.height -= gone;
         }
+        // A candidate concluded valid is as good as approved: finality goes on past it.
+        if status == DisputeStatus::ConcludedValid
+            && let Some(p) = state.paras.get_mut(&para)
+        {
+            p.facts.approved += 1;
+        }
         state.slashed.extend(slashed.iter().cloned());
         let record = state
             .disputes
