@@ -52,6 +52,35 @@ pub enum Command {
     Serve(serve::ServeArgs),
 }
 
+/// How many workers the host may run; shared by `run` and `serve`. Polkadot's flag names,
+/// with this node's earlier short names as aliases so that operator scripts carry over.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerCounts {
+    /// Execute workers (polkadot's flag; `--execute-workers` is an alias).
+    #[arg(
+        long = "execute-workers-max-num",
+        alias = "execute-workers",
+        default_value_t = 2
+    )]
+    pub execute: usize,
+    /// Prepare workers for normal-priority work (polkadot's flag; `--prepare-workers-soft`
+    /// is an alias).
+    #[arg(
+        long = "prepare-workers-soft-max-num",
+        alias = "prepare-workers-soft",
+        default_value_t = 1
+    )]
+    pub prepare_soft: usize,
+    /// Prepare workers when critical work waits (polkadot's flag; `--prepare-workers-hard`
+    /// is an alias).
+    #[arg(
+        long = "prepare-workers-hard-max-num",
+        alias = "prepare-workers-hard",
+        default_value_t = 2
+    )]
+    pub prepare_hard: usize,
+}
+
 /// Where the workers and the cache are; shared by all subcommands.
 #[derive(Args, Debug, Clone)]
 pub struct HostArgs {
@@ -152,9 +181,9 @@ mod tests {
         for a in [polkadot, old] {
             assert_eq!(
                 (
-                    a.execute_workers,
-                    a.prepare_workers_soft,
-                    a.prepare_workers_hard
+                    a.workers.execute,
+                    a.workers.prepare_soft,
+                    a.workers.prepare_hard
                 ),
                 (3, 2, 4)
             );
@@ -162,9 +191,9 @@ mod tests {
         let defaults = run_args(&[]);
         assert_eq!(
             (
-                defaults.execute_workers,
-                defaults.prepare_workers_soft,
-                defaults.prepare_workers_hard
+                defaults.workers.execute,
+                defaults.workers.prepare_soft,
+                defaults.workers.prepare_hard
             ),
             (2, 1, 2)
         );

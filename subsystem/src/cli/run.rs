@@ -2,7 +2,7 @@
 //! workload driver, on a workload (the embedded default or `--workload FILE`), ending with a
 //! summary table.
 
-use super::{EXIT_OTHER, EXIT_VALID, HostArgs};
+use super::{EXIT_OTHER, EXIT_VALID, HostArgs, WorkerCounts};
 use crate::{
     candidate_validation::{self, CandidateValidationDummy, CandidateValidationSubsystem},
     host,
@@ -39,29 +39,9 @@ pub struct RunArgs {
     /// and every request is dropped.
     #[arg(long)]
     pub collator: bool,
-    /// Execute workers (polkadot's flag; `--execute-workers` is an alias).
-    #[arg(
-        long = "execute-workers-max-num",
-        alias = "execute-workers",
-        default_value_t = 2
-    )]
-    pub execute_workers: usize,
-    /// Prepare workers for normal-priority work (polkadot's flag; `--prepare-workers-soft`
-    /// is an alias).
-    #[arg(
-        long = "prepare-workers-soft-max-num",
-        alias = "prepare-workers-soft",
-        default_value_t = 1
-    )]
-    pub prepare_workers_soft: usize,
-    /// Prepare workers when critical work waits (polkadot's flag; `--prepare-workers-hard`
-    /// is an alias).
-    #[arg(
-        long = "prepare-workers-hard-max-num",
-        alias = "prepare-workers-hard",
-        default_value_t = 2
-    )]
-    pub prepare_workers_hard: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub workers: WorkerCounts,
     /// Port of the Prometheus endpoint (`/metrics`); 0 picks a free one.
     #[arg(long, default_value_t = 9615)]
     pub prometheus_port: u16,
@@ -143,9 +123,9 @@ pub async fn run(args: RunArgs) -> u8 {
         let config = host::Config {
             workers_path: args.host.workers_path.clone(),
             cache_path: args.host.cache_path.clone(),
-            prepare_workers_soft: args.prepare_workers_soft,
-            prepare_workers_hard: args.prepare_workers_hard,
-            execute_workers: args.execute_workers,
+            prepare_workers_soft: args.workers.prepare_soft,
+            prepare_workers_hard: args.workers.prepare_hard,
+            execute_workers: args.workers.execute,
             metrics: metrics.clone(),
             insecure_validator: args.host.insecure_validator_i_know_what_i_do,
             skip_version_check: args.host.disable_worker_version_check,
@@ -156,7 +136,7 @@ pub async fn run(args: RunArgs) -> u8 {
                 let stats = handle.stats();
                 eprintln!(
                     "validating {candidates} candidates with {} execute workers ({} artifacts reused from the last run, {} dropped)",
-                    args.execute_workers,
+                    args.workers.execute,
                     stats.artifacts_reused_at_startup,
                     stats.artifacts_dropped_at_startup
                 );

@@ -12,7 +12,7 @@
 //! node exits 0. If the host stops on its own (workers of another version), the node stops
 //! the same way and exits 2 with the host's message, as `pvf-node run` does.
 
-use super::{DEFAULT_LOG_FILTER, EXIT_OTHER, EXIT_VALID, HostArgs, logging};
+use super::{DEFAULT_LOG_FILTER, EXIT_OTHER, EXIT_VALID, HostArgs, WorkerCounts, logging};
 use crate::{
     candidate_backing::CandidateBackingSubsystem,
     candidate_validation::{self, CandidateValidationSubsystem},
@@ -60,29 +60,9 @@ pub struct ServeArgs {
     /// The node's name, in `pvf_health` and the start-up line.
     #[arg(long, default_value = "pvf-node")]
     pub name: String,
-    /// Execute workers (polkadot's flag; `--execute-workers` is an alias).
-    #[arg(
-        long = "execute-workers-max-num",
-        alias = "execute-workers",
-        default_value_t = 2
-    )]
-    pub execute_workers: usize,
-    /// Prepare workers for normal-priority work (polkadot's flag; `--prepare-workers-soft`
-    /// is an alias).
-    #[arg(
-        long = "prepare-workers-soft-max-num",
-        alias = "prepare-workers-soft",
-        default_value_t = 1
-    )]
-    pub prepare_workers_soft: usize,
-    /// Prepare workers when critical work waits (polkadot's flag; `--prepare-workers-hard`
-    /// is an alias).
-    #[arg(
-        long = "prepare-workers-hard-max-num",
-        alias = "prepare-workers-hard",
-        default_value_t = 2
-    )]
-    pub prepare_workers_hard: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub workers: WorkerCounts,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub host: HostArgs,
@@ -172,9 +152,9 @@ where
     let config = host::Config {
         workers_path: args.host.workers_path.clone(),
         cache_path: args.host.cache_path.clone(),
-        prepare_workers_soft: args.prepare_workers_soft,
-        prepare_workers_hard: args.prepare_workers_hard,
-        execute_workers: args.execute_workers,
+        prepare_workers_soft: args.workers.prepare_soft,
+        prepare_workers_hard: args.workers.prepare_hard,
+        execute_workers: args.workers.execute,
         metrics: metrics.clone(),
         insecure_validator: args.host.insecure_validator_i_know_what_i_do,
         skip_version_check: args.host.disable_worker_version_check,
